@@ -1,0 +1,170 @@
+# hvcluster - a plain Makefile in kvmtool's style.
+#
+#   make              build hvnoded, hvctl, the test guest and its tools
+#   make check        install missing packages, build, run unit + integration tests
+#   make check SANITIZE=1   the same with ASan + UBSan
+#   make deps         install the Debian packages the project needs (as root)
+#   make install      PREFIX=/usr/local DESTDIR=
+#   make lab-up N=3 / make lab-down
+
+CC		?= gcc
+PREFIX		?= /usr/local
+DESTDIR		?=
+BINDIR		= $(PREFIX)/sbin
+CTLBINDIR	= $(PREFIX)/bin
+SYSCONFDIR	?= /etc
+UNITDIR		?= /lib/systemd/system
+WERROR		?= 1
+SANITIZE	?= 0
+
+WARNINGS	+= -Wall
+WARNINGS	+= -Wextra
+WARNINGS	+= -Wshadow
+WARNINGS	+= -Wmissing-prototypes
+WARNINGS	+= -Wstrict-prototypes
+WARNINGS	+= -Wformat=2
+WARNINGS	+= -Wwrite-strings
+WARNINGS	+= -Wno-unused-parameter
+WARNINGS	+= -Wno-format-nonliteral
+
+CFLAGS		?= -O2 -g
+CFLAGS		+= -std=gnu11 -D_GNU_SOURCE -MMD -MP $(WARNINGS)
+ifeq ($(WERROR),1)
+CFLAGS		+= -Werror
+endif
+ifeq ($(SANITIZE),1)
+CFLAGS		+= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS		+= -fsanitize=address,undefined
+endif
+
+# Objects depend on the flags they were built with: switching SANITIZE=1 on
+# or off rebuilds everything instead of mixing instrumented and plain objects.
+FLAGS_STAMP	:= .build-flags
+FLAGS_NOW	:= $(CC) $(CFLAGS) $(LDFLAGS)
+ifneq ($(FLAGS_NOW),$(shell cat $(FLAGS_STAMP) 2>/dev/null))
+$(shell echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
+endif
+
+LIBS_QB		= -lqb
+LIBS_COROSYNC	= -lcpg -lvotequorum -lcmap
+LIBS_JSON	= -ljansson
+
+# Debian packages the project needs: build, tests, lab.
+DEBS		+= corosync
+DEBS		+= libcorosync-common-dev
+DEBS		+= libcpg-dev
+DEBS		+= libquorum-dev
+DEBS		+= libvotequorum-dev
+DEBS		+= libcmap-dev
+DEBS		+= libcfg-dev
+DEBS		+= libqb-dev
+DEBS		+= libiscsi-dev
+DEBS		+= libiscsi-bin
+DEBS		+= libzmq3-dev
+DEBS		+= liblz4-dev
+DEBS		+= libcmocka-dev
+DEBS		+= libjansson-dev
+DEBS		+= tgt
+DEBS		+= qemu-system-x86
+DEBS		+= qemu-utils
+DEBS		+= nbdkit
+DEBS		+= nbdkit-plugin-dev
+DEBS		+= iproute2
+DEBS		+= gcc
+DEBS		+= gcc-multilib
+DEBS		+= make
+DEBS		+= pkg-config
+DEBS		+= util-linux
+DEBS		+= procps
+DEBS		+= psmisc
+DEBS		+= python3
+
+# --- objects -----------------------------------------------------------------
+
+CLUSTER_OBJS	+= cluster/members.o
+CLUSTER_OBJS	+= cluster/membership.o
+
+NODE_OBJS	+= node/config.o
+NODE_OBJS	+= node/log.o
+NODE_OBJS	+= node/ipc.o
+NODE_OBJS	+= node/commands.o
+
+HVNODED_OBJS	+= node/main.o
+HVNODED_OBJS	+= $(NODE_OBJS)
+HVNODED_OBJS	+= $(CLUSTER_OBJS)
+
+HVCTL_OBJS	+= node/hvctl.o
+
+PROGS		= hvnoded hvctl
+
+# Helpers the integration tests run.
+TEST_TOOLS	+= tests/it/ipc-garbage
+
+# Unit tests: one per module, each linked with the module objects it tests.
+UNIT_TESTS	+= tests/unit/test_node
+UNIT_TESTS	+= tests/unit/test_cluster
+
+include tests/guest/guest.mk
+
+all: $(PROGS) $(TEST_TOOLS) $(GUEST_BIN) $(GUEST_TOOLS)
+.PHONY: all
+
+hvnoded: $(HVNODED_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_COROSYNC) $(LIBS_QB) $(LIBS_JSON)
+
+hvctl: $(HVCTL_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_QB) $(LIBS_JSON)
+
+%.o: %.c $(FLAGS_STAMP)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+tests/it/ipc-garbage: tests/it/ipc-garbage.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_QB)
+
+tests/unit/test_node: tests/unit/test_node.o node/config.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka
+
+tests/unit/test_cluster: tests/unit/test_cluster.o cluster/members.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka
+
+# --- tests -------------------------------------------------------------------
+
+deps:
+	@tests/deps.sh $(DEBS)
+.PHONY: deps
+
+unit: $(UNIT_TESTS)
+.PHONY: unit
+
+check: deps
+	@$(MAKE) --no-print-directory all unit
+	@tests/run $(UNIT_TESTS)
+.PHONY: check
+
+lab-up: all
+	tests/lab/lab up $(or $(N),3)
+lab-down:
+	tests/lab/lab down
+.PHONY: lab-up lab-down
+
+# --- install -----------------------------------------------------------------
+
+install: hvnoded hvctl
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(CTLBINDIR) $(DESTDIR)$(UNITDIR)
+	install -d $(DESTDIR)$(SYSCONFDIR)/hvcluster
+	install -m 0755 hvnoded $(DESTDIR)$(BINDIR)/hvnoded
+	install -m 0755 hvctl $(DESTDIR)$(CTLBINDIR)/hvctl
+	sed 's|@BINDIR@|$(BINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' node/hvnoded.service.in \
+		> $(DESTDIR)$(UNITDIR)/hvnoded.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/hvnoded.service
+	test -e $(DESTDIR)$(SYSCONFDIR)/hvcluster/hvnoded.conf || \
+		install -m 0644 node/hvnoded.conf.example $(DESTDIR)$(SYSCONFDIR)/hvcluster/hvnoded.conf
+.PHONY: install
+
+clean: guest-clean
+	rm -f $(PROGS) $(TEST_TOOLS) $(UNIT_TESTS)
+	find . -name '*.o' -delete -o -name '*.d' -delete
+	rm -rf tests/results $(FLAGS_STAMP)
+.PHONY: clean
+
+-include $(shell find . -name '*.d' 2>/dev/null)

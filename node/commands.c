@@ -1,0 +1,84 @@
+/*
+ * hvctl's commands as hvnoded runs them. Each handler validates its args
+ * and returns a JSON result or an error naming the object and the cause.
+ */
+#include "hvnoded.h"
+#include "proto.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <qb/qblog.h>
+
+typedef json_t *(*command_fn)(struct hvnoded *d, const struct ipc_client *cl, json_t *args,
+			      int *status);
+
+json_t *command_error(int *status, int err, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	*status = err;
+	return json_pack("{s:s}", "error", msg);
+}
+
+static json_t *cmd_status(struct hvnoded *d, const struct ipc_client *cl, json_t *args,
+			  int *status)
+{
+	membership_t *m = d->membership;
+	struct member members[MEMBERS_MAX];
+	size_t n = membership_members(m, members, MEMBERS_MAX);
+	uint32_t leader = membership_leader(m);
+	uint32_t local = membership_local_id(m);
+	json_t *arr = json_array(), *res;
+
+	if (!arr)
+		return command_error(status, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		/* this node's name is the one its own config gives */
+		const char *name = members[i].id == local ? d->cfg.node_name : members[i].name;
+
+		json_array_append_new(arr, json_pack("{s:I,s:s}", "id", (json_int_t)members[i].id,
+						     "name", name));
+	}
+	res = json_pack("{s:s,s:s,s:{s:I,s:s},s:s,s:b,s:o,s:o}", "version", HV_VERSION,
+			"cluster", d->cfg.cluster_name, "node", "id", (json_int_t)local, "name",
+			d->cfg.node_name, "corosync",
+			membership_is_available(m) ? "connected" : "unavailable", "quorate",
+			membership_is_quorate(m), "leader",
+			leader ? json_integer(leader) : json_null(), "members", arr);
+	if (!res)
+		return command_error(status, -ENOMEM, "out of memory");
+	if (!membership_is_available(m))
+		json_object_set_new(res, "corosync_error",
+				    json_string(membership_unavailable_reason(m)));
+	if (leader)
+		json_object_set_new(res, "leader_name",
+				    json_string(leader == local ? d->cfg.node_name
+								: membership_node_name(m, leader)));
+	*status = 0;
+	return res;
+}
+
+static const struct {
+	const char *name;
+	command_fn fn;
+} commands[] = {
+	{ "status", cmd_status },
+};
+
+json_t *command_run(struct hvnoded *d, const struct ipc_client *cl, const char *cmd,
+		    json_t *args, int *status)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, cmd) == 0)
+			return commands[i].fn(d, cl, args, status);
+	qb_log(LOG_WARNING, "client pid %d uid %u: unknown command '%.64s'", (int)cl->pid,
+	       (unsigned)cl->uid, cmd);
+	return command_error(status, -EOPNOTSUPP, "unknown command '%.64s'", cmd);
+}

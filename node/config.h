@@ -1,0 +1,48 @@
+/*
+ * hvnoded configuration: an INI file, parsed strictly.
+ *
+ * Every key is known in advance; an unknown section or key, a bad value or a
+ * missing mandatory key is an error naming the file, the line and the key.
+ */
+#ifndef HV_NODE_CONFIG_H
+#define HV_NODE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define HV_CONFIG_DEFAULT_PATH "/etc/hvcluster/hvnoded.conf"
+
+enum hv_log_target {
+	HV_LOG_STDERR,
+	HV_LOG_SYSLOG,
+	HV_LOG_FILE,
+};
+
+struct hv_config {
+	char *path;		/* the file it came from */
+	char *node_name;	/* [node] name; default: the host name */
+	char *state_dir;	/* [node] state_dir */
+	char *run_dir;		/* [node] run_dir */
+	char *ipc_name;		/* [node] ipc_name: the libqb IPC service hvctl connects to */
+	char *cluster_name;	/* [cluster] name, mandatory */
+	enum hv_log_target log_target;
+	char *log_file;		/* [log] file, mandatory when target = file */
+	int log_level;		/* syslog priority: LOG_ERR .. LOG_DEBUG */
+	bool log_blackbox;	/* [log] blackbox */
+	char *blackbox_dir;	/* where a crash dumps the blackbox; default state_dir */
+};
+
+/*
+ * Load and validate @path into @cfg (zeroed by the caller or not: it is
+ * overwritten). On error returns -errno (-EINVAL for content errors) and
+ * writes a one-line message naming file, line and key into @err.
+ */
+int hv_config_load(struct hv_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Free what hv_config_load allocated; safe on a zeroed or failed config. */
+void hv_config_free(struct hv_config *cfg);
+
+/* "debug" -> LOG_DEBUG etc.; -EINVAL for an unknown name. */
+int hv_log_level_parse(const char *name);
+
+#endif

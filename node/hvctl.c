@@ -1,0 +1,326 @@
+/*
+ * hvctl: the command-line client of hvnoded.
+ *
+ * Exit codes: 0 ok, 1 the daemon reported an error, 2 usage error,
+ * 3 the daemon is not reachable.
+ */
+#include "proto.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <qb/qbipcc.h>
+
+#define EXIT_DAEMON_ERROR 1
+#define EXIT_USAGE 2
+#define EXIT_UNREACHABLE 3
+
+#define IPC_TIMEOUT_MS 30000
+
+struct ctl {
+	const char *ipc_name;
+	bool json;
+};
+
+static const char main_help[] =
+	"Usage: hvctl [OPTIONS] COMMAND [ARGS...]\n"
+	"\n"
+	"Control the hvcluster node agent (hvnoded) on this host.\n"
+	"\n"
+	"Commands:\n"
+	"  status             cluster name, this node, quorum, the leader, the members\n"
+	"  help [COMMAND]     help on a command\n"
+	"\n"
+	"Options:\n"
+	"  --json             machine-readable output (a JSON object on stdout)\n"
+	"  -s, --ipc NAME     hvnoded's IPC service name (default: $HVCTL_IPC or '" HV_IPC_DEFAULT_NAME "')\n"
+	"  -h, --help         this help\n"
+	"  -V, --version      print the version\n"
+	"\n"
+	"Exit status:\n"
+	"  0  success\n"
+	"  1  hvnoded reported an error (the message says which object and why)\n"
+	"  2  usage error (unknown command or option, bad argument)\n"
+	"  3  hvnoded is not reachable (the message names the IPC socket and the cause)\n";
+
+static const char status_help[] =
+	"Usage: hvctl status [--json]\n"
+	"\n"
+	"Show the cluster as this node sees it: the cluster name, this node's id and\n"
+	"name, whether corosync is reachable, whether the cluster is quorate, the\n"
+	"leader (the lowest node id of the quorate membership, which makes every\n"
+	"decision of the cluster), and the members: nodes whose hvnoded is running\n"
+	"and which corosync counts in the current membership.\n"
+	"\n"
+	"With --json: an object with cluster (string), node {id, name}, corosync\n"
+	"(\"connected\" or \"unavailable\"), quorate (bool), leader (node id or null),\n"
+	"members [{id, name}].\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "hvctl: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n\n%s", main_help);
+	return EXIT_USAGE;
+}
+
+/* Send one request; on success *res is the body and the return the daemon's status. */
+static int request(const struct ctl *ctl, const char *cmd, json_t *args, json_t **res,
+		   int *exit_code)
+{
+	struct qb_ipc_request_header hdr = { .id = HV_IPC_REQUEST };
+	struct qb_ipc_response_header *rh;
+	qb_ipcc_connection_t *conn;
+	struct iovec iov[2];
+	json_error_t jerr;
+	json_t *req;
+	char *text, *buf;
+	ssize_t n;
+	int rc = 0;
+
+	*res = NULL;
+	conn = qb_ipcc_connect(ctl->ipc_name, HV_IPC_MAX_MSG);
+	if (!conn) {
+		fprintf(stderr,
+			"hvctl: cannot reach hvnoded on IPC socket '%s' (libqb IPC, an abstract "
+			"unix socket of this network namespace): %s; is hvnoded running?\n",
+			ctl->ipc_name, strerror(errno));
+		*exit_code = EXIT_UNREACHABLE;
+		return -1;
+	}
+	req = json_pack("{s:s,s:O}", "cmd", cmd, "args", args ? args : json_object());
+	text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	buf = malloc(HV_IPC_MAX_MSG);
+	if (!text || !buf) {
+		fprintf(stderr, "hvctl: out of memory\n");
+		*exit_code = EXIT_DAEMON_ERROR;
+		rc = -1;
+		goto out;
+	}
+	hdr.size = sizeof(hdr) + strlen(text);
+	iov[0].iov_base = &hdr;
+	iov[0].iov_len = sizeof(hdr);
+	iov[1].iov_base = text;
+	iov[1].iov_len = strlen(text);
+	n = qb_ipcc_sendv_recv(conn, iov, 2, buf, HV_IPC_MAX_MSG, IPC_TIMEOUT_MS);
+	if (n < (ssize_t)sizeof(*rh)) {
+		fprintf(stderr, "hvctl: no answer from hvnoded on IPC socket '%s': %s\n",
+			ctl->ipc_name, n < 0 ? strerror((int)-n) : "short reply");
+		*exit_code = EXIT_UNREACHABLE;
+		rc = -1;
+		goto out;
+	}
+	rh = (struct qb_ipc_response_header *)buf;
+	if (rh->size != n) {
+		fprintf(stderr, "hvctl: malformed reply from hvnoded (%zd bytes, header says %d)\n",
+			n, rh->size);
+		*exit_code = EXIT_DAEMON_ERROR;
+		rc = -1;
+		goto out;
+	}
+	*res = json_loadb(buf + sizeof(*rh), n - sizeof(*rh), 0, &jerr);
+	if (!*res || !json_is_object(*res)) {
+		fprintf(stderr, "hvctl: malformed reply from hvnoded: %s\n",
+			*res ? "not an object" : jerr.text);
+		json_decref(*res);
+		*res = NULL;
+		*exit_code = EXIT_DAEMON_ERROR;
+		rc = -1;
+		goto out;
+	}
+	rc = rh->error;
+out:
+	free(buf);
+	free(text);
+	qb_ipcc_disconnect(conn);
+	return rc;
+}
+
+static void print_json(json_t *obj)
+{
+	char *s = json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	if (s) {
+		puts(s);
+		free(s);
+	}
+}
+
+/* Run @cmd; print an error reply and return the exit code, or 0 with *res set. */
+static int call(const struct ctl *ctl, const char *cmd, json_t *args, json_t **res)
+{
+	int exit_code = 0, rc;
+
+	rc = request(ctl, cmd, args, res, &exit_code);
+	if (exit_code)
+		return exit_code;
+	if (rc != 0) {
+		const char *msg = json_string_value(json_object_get(*res, "error"));
+
+		if (ctl->json)
+			print_json(*res);
+		fprintf(stderr, "hvctl: %s: %s\n", cmd, msg ? msg : strerror(-rc));
+		json_decref(*res);
+		*res = NULL;
+		return EXIT_DAEMON_ERROR;
+	}
+	return 0;
+}
+
+static const char *yesno(json_t *b)
+{
+	return json_is_true(b) ? "yes" : "no";
+}
+
+static int do_status(const struct ctl *ctl, int argc, char **argv)
+{
+	json_t *res, *members, *m, *leader;
+	json_int_t local, leader_id;
+	size_t i;
+	int rc;
+
+	if (argc > 1)
+		return usage_error("status: unexpected argument '%s'", argv[1]);
+	rc = call(ctl, "status", NULL, &res);
+	if (rc)
+		return rc;
+	if (ctl->json) {
+		print_json(res);
+		json_decref(res);
+		return 0;
+	}
+	local = json_integer_value(json_object_get(json_object_get(res, "node"), "id"));
+	leader = json_object_get(res, "leader");
+	leader_id = json_is_integer(leader) ? json_integer_value(leader) : 0;
+	printf("Cluster:   %s\n", json_string_value(json_object_get(res, "cluster")));
+	printf("Node:      %s", json_string_value(json_object_get(json_object_get(res, "node"), "name")));
+	if (local)
+		printf(" (id %lld)\n", (long long)local);
+	else
+		printf(" (id not known until corosync answers)\n");
+	printf("Corosync:  %s", json_string_value(json_object_get(res, "corosync")));
+	if (json_object_get(res, "corosync_error"))
+		printf(" (%s)", json_string_value(json_object_get(res, "corosync_error")));
+	printf("\nQuorate:   %s\n", yesno(json_object_get(res, "quorate")));
+	if (leader_id)
+		printf("Leader:    %s (id %lld)\n",
+		       json_string_value(json_object_get(res, "leader_name")),
+		       (long long)leader_id);
+	else
+		printf("Leader:    none\n");
+	members = json_object_get(res, "members");
+	printf("\nMembers: %zu\n  %-6s %-24s %s\n", json_array_size(members), "ID", "NAME", "");
+	json_array_foreach(members, i, m)
+	{
+		json_int_t id = json_integer_value(json_object_get(m, "id"));
+
+		printf("  %-6lld %-24s %s%s%s\n", (long long)id,
+		       json_string_value(json_object_get(m, "name")),
+		       id == leader_id ? "leader" : "", id == leader_id && id == local ? ", " : "",
+		       id == local ? "this node" : "");
+	}
+	json_decref(res);
+	return 0;
+}
+
+static const struct command {
+	const char *name;
+	int (*fn)(const struct ctl *ctl, int argc, char **argv);
+	const char *help;
+} commands[] = {
+	{ "status", do_status, status_help },
+};
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static int do_help(int argc, char **argv)
+{
+	const struct command *c;
+
+	if (argc < 2) {
+		fputs(main_help, stdout);
+		return 0;
+	}
+	c = find_command(argv[1]);
+	if (!c)
+		return usage_error("help: unknown command '%s'", argv[1]);
+	fputs(c->help, stdout);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "ipc", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl ctl = { .ipc_name = getenv("HVCTL_IPC") };
+	const struct command *cmd;
+	bool help = false;
+	char *args[64];
+	int nargs = 0, c;
+
+	if (!ctl.ipc_name || !*ctl.ipc_name)
+		ctl.ipc_name = HV_IPC_DEFAULT_NAME;
+	/* options may come before or after the command: collect the rest as words */
+	opterr = 0;
+	while (optind < argc) {
+		c = getopt_long(argc, argv, "+s:hV", opts, NULL);
+		if (c == -1) {
+			if (nargs == (int)(sizeof(args) / sizeof(args[0])))
+				return usage_error("%s", "too many arguments");
+			args[nargs++] = argv[optind++];
+			continue;
+		}
+		switch (c) {
+		case 'j':
+			ctl.json = true;
+			break;
+		case 's':
+			ctl.ipc_name = optarg;
+			break;
+		case 'h':
+			help = true;
+			break;
+		case 'V':
+			printf("hvctl %s\n", HV_VERSION);
+			return 0;
+		case ':':
+			return usage_error("option '%s' needs a value", argv[optind - 1]);
+		default:
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (nargs == 0) {
+		if (help) {
+			fputs(main_help, stdout);
+			return 0;
+		}
+		return usage_error("%s", "no command given");
+	}
+	if (strcmp(args[0], "help") == 0)
+		return do_help(nargs, args);
+	cmd = find_command(args[0]);
+	if (!cmd)
+		return usage_error("unknown command '%s'", args[0]);
+	if (help) {
+		fputs(cmd->help, stdout);
+		return 0;
+	}
+	return cmd->fn(&ctl, nargs, args);
+}

@@ -1,0 +1,53 @@
+# Helpers for the integration tests (sourced). Run from the repo top.
+# A test prints "FAIL: <what>" and exits 1 on failure, exits 77 to skip.
+
+top=$(pwd)
+lab=$top/tests/lab/lab
+export PATH=$top:$PATH
+
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+
+log() {
+	echo "[$(date +%T)] $*"
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: poll COMMAND until it succeeds.
+wait_for() {
+	local secs=$1 what=$2 deadline
+	shift 2
+	deadline=$((SECONDS + secs))
+	while ! "$@" >/dev/null 2>&1; do
+		[ $SECONDS -lt $deadline ] || fail "timed out after ${secs}s waiting for: $what"
+		sleep 0.5
+	done
+	log "ok: $what"
+}
+
+# hvstatus HOST: hvctl status --json on HOST
+hvstatus() {
+	"$lab" exec "$1" -- hvctl status --json
+}
+
+# jget JSON EXPR: a python expression over the parsed JSON `j`
+jget() {
+	python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# Start a lab and make sure it goes away whatever happens.
+lab_up() {
+	trap 'lab_cleanup' EXIT
+	"$lab" up "$@" || fail "lab up $*"
+}
+
+lab_cleanup() {
+	local rc=$?
+	if [ $rc -ne 0 ] && [ -n "${LAB_KEEP_LOGS:-}" ]; then
+		mkdir -p "$top/tests/results/lab-logs"
+		cp -r "$("$lab" path n1)/.." "$top/tests/results/lab-logs/" 2>/dev/null || true
+	fi
+	"$lab" down >/dev/null 2>&1 || "$lab" down
+	exit $rc
+}

@@ -1,0 +1,182 @@
+/* Unit tests of node/: the config reader. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../node/config.h"
+
+static char path[64];
+
+static int setup(void **state)
+{
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/hvtest-conf-XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	unlink(path);
+	return 0;
+}
+
+static void write_conf(const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Load @text; return the status, the message in @err. */
+static int load(const char *text, struct hv_config *cfg, char *err, size_t errlen)
+{
+	write_conf(text);
+	err[0] = '\0';
+	return hv_config_load(cfg, path, err, errlen);
+}
+
+static void test_full_config(void **state)
+{
+	struct hv_config cfg;
+	char err[512];
+	int rc;
+
+	rc = load("# comment\n"
+		  "[node]\n"
+		  "name = n1\n"
+		  "state_dir = /var/lib/x   # trailing comment\n"
+		  "run_dir=/run/x\n"
+		  "\n"
+		  "[cluster]\n"
+		  "name = lab-1\n"
+		  "[log]\n"
+		  "target = file\n"
+		  "file = /tmp/x.log\n"
+		  "level = debug\n"
+		  "blackbox = no\n",
+		  &cfg, err, sizeof(err));
+	assert_int_equal(rc, 0);
+	assert_string_equal(cfg.node_name, "n1");
+	assert_string_equal(cfg.state_dir, "/var/lib/x");
+	assert_string_equal(cfg.run_dir, "/run/x");
+	assert_string_equal(cfg.cluster_name, "lab-1");
+	assert_string_equal(cfg.ipc_name, "hvnoded");
+	assert_int_equal(cfg.log_target, HV_LOG_FILE);
+	assert_string_equal(cfg.log_file, "/tmp/x.log");
+	assert_int_equal(cfg.log_level, LOG_DEBUG);
+	assert_false(cfg.log_blackbox);
+	assert_string_equal(cfg.blackbox_dir, "/var/lib/x");
+	hv_config_free(&cfg);
+}
+
+static void test_defaults(void **state)
+{
+	struct hv_config cfg;
+	char err[512];
+
+	assert_int_equal(load("[cluster]\nname = c\n", &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.state_dir, "/var/lib/hvcluster");
+	assert_string_equal(cfg.run_dir, "/run/hvcluster");
+	assert_int_equal(cfg.log_target, HV_LOG_SYSLOG);
+	assert_int_equal(cfg.log_level, LOG_INFO);
+	assert_true(cfg.log_blackbox);
+	assert_non_null(cfg.node_name);
+	hv_config_free(&cfg);
+}
+
+/* Each bad file must be refused with a message naming file, line and key. */
+static void test_bad_input(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *expect; /* substring of the error, after "<path>:" */
+	} cases[] = {
+		{ "[cluster]\nname = c\nbogus = 1\n", ":3: unknown key 'bogus' in section [cluster]" },
+		{ "[nodes]\n", ":1: unknown section [nodes]" },
+		{ "name = x\n", ":1: key 'name' outside of any section" },
+		{ "[cluster]\nname c\n", ":2: expected 'key = value'" },
+		{ "[cluster\n", ":1: malformed section header" },
+		{ "[cluster]\nname = c\nname = d\n", ":3: [cluster] name given twice" },
+		{ "[cluster]\nname = a b\n", ":2: [cluster] name: 'a b' is not a valid name" },
+		{ "[cluster]\nname = c\n[node]\nstate_dir = rel\n",
+		  ":4: [node] state_dir: 'rel' is not an absolute path" },
+		{ "[cluster]\nname = c\n[log]\nlevel = loud\n", ":4: [log] level: 'loud'" },
+		{ "[cluster]\nname = c\n[log]\ntarget = printer\n", ":4: [log] target: 'printer'" },
+		{ "[cluster]\nname = c\n[log]\nblackbox = maybe\n", ":4: [log] blackbox: 'maybe'" },
+		{ "[cluster]\nname =\n", ":2: [cluster] name: empty value" },
+		{ "[node]\nname = n1\n", ": [cluster] name is mandatory and missing" },
+		{ "[cluster]\nname = c\n[log]\ntarget = file\n", ": [log] target = file needs [log] file" },
+	};
+	struct hv_config cfg;
+	char err[512], want[600];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(load(cases[i].text, &cfg, err, sizeof(err)), -EINVAL);
+		snprintf(want, sizeof(want), "%s%s", path, cases[i].expect);
+		if (strncmp(err, want, strlen(want)) != 0)
+			fail_msg("case %zu: got '%s', want prefix '%s'", i, err, want);
+		/* a failed load leaves nothing allocated */
+		assert_null(cfg.cluster_name);
+	}
+}
+
+static void test_missing_file(void **state)
+{
+	struct hv_config cfg;
+	char err[512];
+
+	assert_int_equal(hv_config_load(&cfg, "/nonexistent/hvnoded.conf", err, sizeof(err)),
+			 -ENOENT);
+	assert_string_equal(err, "/nonexistent/hvnoded.conf: cannot open: No such file or directory");
+}
+
+static void test_nul_byte(void **state)
+{
+	struct hv_config cfg;
+	char err[512];
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fwrite("[cluster]\nname = c\0x\n", 1, 21, f);
+	fclose(f);
+	assert_int_equal(hv_config_load(&cfg, path, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":2: NUL byte"));
+}
+
+static void test_log_level_parse(void **state)
+{
+	assert_int_equal(hv_log_level_parse("error"), LOG_ERR);
+	assert_int_equal(hv_log_level_parse("warning"), LOG_WARNING);
+	assert_int_equal(hv_log_level_parse("debug"), LOG_DEBUG);
+	assert_int_equal(hv_log_level_parse("DEBUG"), -EINVAL);
+	assert_int_equal(hv_log_level_parse(""), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_full_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nul_byte, setup, teardown),
+		cmocka_unit_test(test_log_level_parse),
+	};
+
+	return cmocka_run_group_tests_name("node", tests, NULL, NULL);
+}
