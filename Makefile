@@ -124,8 +124,8 @@ tests/it/ipc-garbage: tests/it/ipc-garbage.o
 tests/unit/test_node: tests/unit/test_node.o node/config.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka
 
-tests/unit/test_cluster: tests/unit/test_cluster.o cluster/members.o
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka
+tests/unit/test_cluster: tests/unit/test_cluster.o cluster/members.o cluster/vm.o cluster/state.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_JSON)
 
 # --- tests -------------------------------------------------------------------
 
