@@ -12,6 +12,7 @@ PREFIX		?= /usr/local
 DESTDIR		?=
 BINDIR		= $(PREFIX)/sbin
 CTLBINDIR	= $(PREFIX)/bin
+PLUGINDIR	= $(PREFIX)/lib/hvcluster
 SYSCONFDIR	?= /etc
 UNITDIR		?= /lib/systemd/system
 WERROR		?= 1
@@ -78,22 +79,34 @@ DEBS		+= util-linux
 DEBS		+= procps
 DEBS		+= psmisc
 DEBS		+= python3
+DEBS		+= busybox-static
+DEBS		+= e2fsprogs
 
 # --- objects -----------------------------------------------------------------
 
 CLUSTER_OBJS	+= cluster/members.o
 CLUSTER_OBJS	+= cluster/membership.o
+CLUSTER_OBJS	+= cluster/state.o
+CLUSTER_OBJS	+= cluster/vm.o
 
 NODE_OBJS	+= node/config.o
 NODE_OBJS	+= node/log.o
 NODE_OBJS	+= node/ipc.o
 NODE_OBJS	+= node/commands.o
+NODE_OBJS	+= node/statefile.o
+NODE_OBJS	+= node/vmcmd.o
+NODE_OBJS	+= node/vmrun.o
+NODE_OBJS	+= node/work.o
+NODE_OBJS	+= node/tap.o
 
 HVNODED_OBJS	+= node/main.o
 HVNODED_OBJS	+= $(NODE_OBJS)
 HVNODED_OBJS	+= $(CLUSTER_OBJS)
+HVNODED_OBJS	+= $(HYPERVISOR_OBJS)
+HVNODED_OBJS	+= $(STORAGE_OBJS)
 
 HVCTL_OBJS	+= node/hvctl.o
+HVCTL_OBJS	+= node/hvctl_vm.o
 
 PROGS		= hvnoded hvctl
 
@@ -105,15 +118,24 @@ UNIT_TESTS	+= tests/unit/test_node
 UNIT_TESTS	+= tests/unit/test_cluster
 
 include tests/guest/guest.mk
+include hypervisor/hypervisor.mk
+include storage/storage.mk
 
-all: $(PROGS) $(TEST_TOOLS) $(GUEST_BIN) $(GUEST_TOOLS)
+UNIT_TESTS	+= $(HYPERVISOR_UNIT_TESTS)
+UNIT_TESTS	+= $(STORAGE_UNIT_TESTS)
+
+all: $(PROGS) $(STORAGE_PLUGIN) $(TEST_TOOLS) $(HYPERVISOR_TEST_TOOLS) $(STORAGE_TEST_TOOLS) \
+	$(GUEST_BIN) $(GUEST_TOOLS)
 .PHONY: all
 
 hvnoded: $(HVNODED_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_COROSYNC) $(LIBS_QB) $(LIBS_JSON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_COROSYNC) $(LIBS_QB) $(LIBS_JSON) $(STORAGE_LIBS)
 
 hvctl: $(HVCTL_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_QB) $(LIBS_JSON)
+
+# Where hvnoded looks for the nbdkit plugin unless its config says otherwise.
+node/config.o: CFLAGS += -DHV_PLUGIN_DIR='"$(PLUGINDIR)"'
 
 %.o: %.c $(FLAGS_STAMP)
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -129,8 +151,11 @@ tests/unit/test_cluster: tests/unit/test_cluster.o cluster/members.o cluster/vm.
 
 # --- tests -------------------------------------------------------------------
 
+# The Linux test guest's kernel comes from Debian's linux-image package,
+# unpacked into a cache (no install hooks run on this machine).
 deps:
 	@tests/deps.sh $(DEBS)
+	@tests/guest/linux/get-kernel.sh
 .PHONY: deps
 
 unit: $(UNIT_TESTS)
@@ -149,11 +174,12 @@ lab-down:
 
 # --- install -----------------------------------------------------------------
 
-install: hvnoded hvctl
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(CTLBINDIR) $(DESTDIR)$(UNITDIR)
+install: hvnoded hvctl $(STORAGE_PLUGIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(CTLBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PLUGINDIR)
 	install -d $(DESTDIR)$(SYSCONFDIR)/hvcluster
 	install -m 0755 hvnoded $(DESTDIR)$(BINDIR)/hvnoded
 	install -m 0755 hvctl $(DESTDIR)$(CTLBINDIR)/hvctl
+	install -m 0755 $(STORAGE_PLUGIN) $(DESTDIR)$(PLUGINDIR)/
 	sed 's|@BINDIR@|$(BINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' node/hvnoded.service.in \
 		> $(DESTDIR)$(UNITDIR)/hvnoded.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/hvnoded.service
@@ -161,8 +187,8 @@ install: hvnoded hvctl
 		install -m 0644 node/hvnoded.conf.example $(DESTDIR)$(SYSCONFDIR)/hvcluster/hvnoded.conf
 .PHONY: install
 
-clean: guest-clean
-	rm -f $(PROGS) $(TEST_TOOLS) $(UNIT_TESTS)
+clean: guest-clean storage-clean
+	rm -f $(PROGS) $(TEST_TOOLS) $(UNIT_TESTS) $(HYPERVISOR_TEST_TOOLS) $(STORAGE_TEST_TOOLS)
 	find . -name '*.o' -delete -o -name '*.d' -delete
 	rm -rf tests/results $(FLAGS_STAMP)
 .PHONY: clean

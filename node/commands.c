@@ -6,13 +6,16 @@
 #include "proto.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <qb/qblog.h>
 
-typedef json_t *(*command_fn)(struct hvnoded *d, const struct ipc_client *cl, json_t *args,
+#include "../storage/storage.h"
+
+typedef json_t *(*command_fn)(struct hvnoded *d, struct ipc_request *req, json_t *args,
 			      int *status);
 
 json_t *command_error(int *status, int err, const char *fmt, ...)
@@ -27,7 +30,7 @@ json_t *command_error(int *status, int err, const char *fmt, ...)
 	return json_pack("{s:s}", "error", msg);
 }
 
-static json_t *cmd_status(struct hvnoded *d, const struct ipc_client *cl, json_t *args,
+static json_t *cmd_status(struct hvnoded *d, struct ipc_request *req, json_t *args,
 			  int *status)
 {
 	membership_t *m = d->membership;
@@ -57,6 +60,17 @@ static json_t *cmd_status(struct hvnoded *d, const struct ipc_client *cl, json_t
 	if (!membership_is_available(m))
 		json_object_set_new(res, "corosync_error",
 				    json_string(membership_unavailable_reason(m)));
+	if (local) {
+		/* what an admin compares with sg_persist / lun-tool output on the target */
+		char key[24], initiator[256];
+
+		snprintf(key, sizeof(key), "0x%016" PRIx64,
+			 storage_node_key(d->cfg.cluster_name, local));
+		storage_initiator_name(initiator, sizeof(initiator), d->cfg.cluster_name,
+				       d->cfg.node_name);
+		json_object_set_new(res, "reservation_key", json_string(key));
+		json_object_set_new(res, "initiator", json_string(initiator));
+	}
 	if (leader)
 		json_object_set_new(res, "leader_name",
 				    json_string(leader == local ? d->cfg.node_name
@@ -70,14 +84,26 @@ static const struct {
 	command_fn fn;
 } commands[] = {
 	{ "status", cmd_status },
+	{ "vm.create", cmd_vm_create },
+	{ "vm.delete", cmd_vm_delete },
+	{ "vm.list", cmd_vm_list },
+	{ "vm.show", cmd_vm_show },
+	{ "vm.console", cmd_vm_console },
+	{ "vm.start", cmd_vm_start },
+	{ "vm.stop", cmd_vm_stop },
+	{ "vm.shutdown", cmd_vm_shutdown },
+	{ "vm.pause", cmd_vm_pause },
+	{ "vm.resume", cmd_vm_resume },
 };
 
-json_t *command_run(struct hvnoded *d, const struct ipc_client *cl, const char *cmd,
-		    json_t *args, int *status)
+json_t *command_run(struct hvnoded *d, struct ipc_request *req, const char *cmd, json_t *args,
+		    int *status)
 {
+	const struct ipc_client *cl = ipc_request_client(req);
+
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(commands[i].name, cmd) == 0)
-			return commands[i].fn(d, cl, args, status);
+			return commands[i].fn(d, req, args, status);
 	qb_log(LOG_WARNING, "client pid %d uid %u: unknown command '%.64s'", (int)cl->pid,
 	       (unsigned)cl->uid, cmd);
 	return command_error(status, -EOPNOTSUPP, "unknown command '%.64s'", cmd);

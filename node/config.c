@@ -25,6 +25,8 @@ enum key_type {
 	KEY_BOOL,
 	KEY_LOG_TARGET,
 	KEY_LOG_LEVEL,
+	KEY_UID,	/* 1000..4294967294 */
+	KEY_COUNT,	/* 1..65536 */
 };
 
 struct key_def {
@@ -47,6 +49,11 @@ static const struct key_def keys[] = {
 	{ "log", "level", KEY_LOG_LEVEL, CFG_OFF(log_level) },
 	{ "log", "blackbox", KEY_BOOL, CFG_OFF(log_blackbox) },
 	{ "log", "blackbox_dir", KEY_PATH, CFG_OFF(blackbox_dir) },
+	{ "vm", "uid_base", KEY_UID, CFG_OFF(vm_uid_base) },
+	{ "vm", "uid_count", KEY_COUNT, CFG_OFF(vm_uid_count) },
+	{ "vm", "qemu", KEY_PATH, CFG_OFF(qemu) },
+	{ "vm", "nbdkit", KEY_PATH, CFG_OFF(nbdkit) },
+	{ "vm", "nbdkit_plugin", KEY_PATH, CFG_OFF(nbdkit_plugin) },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -180,6 +187,21 @@ static int set_value(struct parser *p, struct hv_config *cfg, const struct key_d
 			return fail(p, "[log] target: '%s' is not one of stderr, syslog, file",
 				    value);
 		return 0;
+	case KEY_UID:
+	case KEY_COUNT: {
+		unsigned long long lo = k->type == KEY_UID ? 1000 : 1;
+		unsigned long long hi = k->type == KEY_UID ? 4294967294ULL : 65536;
+		unsigned long long n;
+		char *end;
+
+		errno = 0;
+		n = strtoull(value, &end, 10);
+		if (errno || *end || !isdigit((unsigned char)*value) || n < lo || n > hi)
+			return fail(p, "[%s] %s: '%s' is not a number in %llu..%llu", k->section,
+				    k->key, value, lo, hi);
+		*(unsigned int *)field = n;
+		return 0;
+	}
 	case KEY_LOG_LEVEL:
 		v = hv_log_level_parse(value);
 		if (v < 0)
@@ -206,8 +228,8 @@ static int parse_line(struct parser *p, struct hv_config *cfg, char *line, char 
 			return fail(p, "malformed section header '%s'", s);
 		*end = '\0';
 		s = trim(s + 1);
-		if (strcmp(s, "node") && strcmp(s, "cluster") && strcmp(s, "log"))
-			return fail(p, "unknown section [%s] (known: node, cluster, log)", s);
+		if (strcmp(s, "node") && strcmp(s, "cluster") && strcmp(s, "log") && strcmp(s, "vm"))
+			return fail(p, "unknown section [%s] (known: node, cluster, log, vm)", s);
 		snprintf(section, seclen, "%s", s);
 		return 0;
 	}
@@ -257,6 +279,19 @@ static int set_defaults(struct parser *p, struct hv_config *cfg)
 		return -ENOMEM;
 	if (!cfg->blackbox_dir && set_string(p, &cfg->blackbox_dir, cfg->state_dir))
 		return -ENOMEM;
+	if (!cfg->qemu && set_string(p, &cfg->qemu, "/usr/bin/qemu-system-x86_64"))
+		return -ENOMEM;
+	if (!cfg->nbdkit && set_string(p, &cfg->nbdkit, "/usr/bin/nbdkit"))
+		return -ENOMEM;
+	if (!cfg->nbdkit_plugin &&
+	    set_string(p, &cfg->nbdkit_plugin, HV_PLUGIN_DIR "/nbdkit-hviscsi-plugin.so"))
+		return -ENOMEM;
+	if (!cfg->vm_uid_base)
+		cfg->vm_uid_base = 640000;
+	if (!cfg->vm_uid_count)
+		cfg->vm_uid_count = 1000;
+	if ((unsigned long long)cfg->vm_uid_base + cfg->vm_uid_count > 4294967295ULL)
+		return fail(p, "[vm] uid_base + uid_count exceeds the uid range");
 	if (!cfg->cluster_name)
 		return fail(p, "[cluster] name is mandatory and missing");
 	if (cfg->log_target == HV_LOG_FILE && !cfg->log_file)
@@ -325,5 +360,8 @@ void hv_config_free(struct hv_config *cfg)
 	free(cfg->cluster_name);
 	free(cfg->log_file);
 	free(cfg->blackbox_dir);
+	free(cfg->qemu);
+	free(cfg->nbdkit);
+	free(cfg->nbdkit_plugin);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -30,7 +30,16 @@ struct hv_config {
 	int log_level;		/* syslog priority: LOG_ERR .. LOG_DEBUG */
 	bool log_blackbox;	/* [log] blackbox */
 	char *blackbox_dir;	/* where a crash dumps the blackbox; default state_dir */
+	unsigned int vm_uid_base;  /* [vm] uid_base: VMs run as uid_base + slot */
+	unsigned int vm_uid_count; /* [vm] uid_count: at most this many VMs on this node */
+	char *qemu;		   /* [vm] qemu binary */
+	char *nbdkit;		   /* [vm] nbdkit binary */
+	char *nbdkit_plugin;	   /* [vm] nbdkit_plugin: our iSCSI plugin (.so) */
 };
+
+#ifndef HV_PLUGIN_DIR
+#define HV_PLUGIN_DIR "/usr/local/lib/hvcluster"
+#endif
 
 /*
  * Load and validate @path into @cfg (zeroed by the caller or not: it is

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,30 +17,29 @@
 #include <jansson.h>
 #include <qb/qbipcc.h>
 
-#define EXIT_DAEMON_ERROR 1
-#define EXIT_USAGE 2
-#define EXIT_UNREACHABLE 3
+#include "hvctl.h"
 
-#define IPC_TIMEOUT_MS 30000
+#define IPC_TIMEOUT_MS 300000
 
-struct ctl {
-	const char *ipc_name;
-	bool json;
-};
-
-static const char main_help[] =
-	"Usage: hvctl [OPTIONS] COMMAND [ARGS...]\n"
+const char hvctl_main_help[] =
+	"Usage: hvctl [--ipc NAME] COMMAND [ARGS...] [--json]\n"
 	"\n"
 	"Control the hvcluster node agent (hvnoded) on this host.\n"
 	"\n"
 	"Commands:\n"
-	"  status             cluster name, this node, quorum, the leader, the members\n"
-	"  help [COMMAND]     help on a command\n"
+	"  status                 cluster name, this node, quorum, the leader, the members\n"
+	"  vm create NAME ...     define a VM (see 'hvctl help vm')\n"
+	"  vm list                every VM with its state and node\n"
+	"  vm show NAME           a VM's definition and state\n"
+	"  vm start|stop|shutdown|pause|resume NAME\n"
+	"  vm console-log NAME    the end of a VM's serial console\n"
+	"  vm delete NAME         remove a stopped VM's definition (its disks stay)\n"
+	"  help [COMMAND]         help on a command\n"
 	"\n"
 	"Options:\n"
-	"  --json             machine-readable output (a JSON object on stdout)\n"
+	"  --json             machine-readable output (a JSON document on stdout)\n"
 	"  -s, --ipc NAME     hvnoded's IPC service name (default: $HVCTL_IPC or '" HV_IPC_DEFAULT_NAME "')\n"
-	"  -h, --help         this help\n"
+	"  -h, --help         help (after a command: that command's help)\n"
 	"  -V, --version      print the version\n"
 	"\n"
 	"Exit status:\n"
@@ -61,11 +61,15 @@ static const char status_help[] =
 	"(\"connected\" or \"unavailable\"), quorate (bool), leader (node id or null),\n"
 	"members [{id, name}].\n";
 
-static int usage_error(const char *fmt, const char *arg)
+int usage_error(const char *help, const char *fmt, ...)
 {
+	va_list ap;
+
 	fprintf(stderr, "hvctl: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n\n%s", main_help);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n\n%s", help ? help : hvctl_main_help);
 	return EXIT_USAGE;
 }
 
@@ -142,7 +146,7 @@ out:
 	return rc;
 }
 
-static void print_json(json_t *obj)
+void print_json(json_t *obj)
 {
 	char *s = json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
@@ -153,7 +157,7 @@ static void print_json(json_t *obj)
 }
 
 /* Run @cmd; print an error reply and return the exit code, or 0 with *res set. */
-static int call(const struct ctl *ctl, const char *cmd, json_t *args, json_t **res)
+int call(const struct ctl *ctl, const char *cmd, json_t *args, json_t **res)
 {
 	int exit_code = 0, rc;
 
@@ -178,15 +182,18 @@ static const char *yesno(json_t *b)
 	return json_is_true(b) ? "yes" : "no";
 }
 
-static int do_status(const struct ctl *ctl, int argc, char **argv)
+static int do_status(struct ctl *ctl, int argc, char **argv)
 {
 	json_t *res, *members, *m, *leader;
 	json_int_t local, leader_id;
 	size_t i;
 	int rc;
 
-	if (argc > 1)
-		return usage_error("status: unexpected argument '%s'", argv[1]);
+	rc = parse_common(ctl, argc, argv, status_help);
+	if (rc >= 0)
+		return rc;
+	if (optind < argc)
+		return usage_error(status_help, "status: unexpected argument '%s'", argv[optind]);
 	rc = call(ctl, "status", NULL, &res);
 	if (rc)
 		return rc;
@@ -229,12 +236,44 @@ static int do_status(const struct ctl *ctl, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Options every command takes: --json, --help. Returns -1 to go on (optind
+ * at the first operand), or an exit code.
+ */
+int parse_common(struct ctl *ctl, int argc, char **argv, const char *help)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			ctl->json = true;
+			break;
+		case 'h':
+			fputs(help, stdout);
+			return 0;
+		default:
+			return usage_error(help, "%s: unknown option '%s'", argv[0],
+					   argv[optind - 1]);
+		}
+	}
+	return -1;
+}
+
 static const struct command {
 	const char *name;
-	int (*fn)(const struct ctl *ctl, int argc, char **argv);
+	int (*fn)(struct ctl *ctl, int argc, char **argv);
 	const char *help;
 } commands[] = {
 	{ "status", do_status, status_help },
+	{ "vm", hvctl_vm, hvctl_vm_help },
 };
 
 static const struct command *find_command(const char *name)
@@ -250,12 +289,12 @@ static int do_help(int argc, char **argv)
 	const struct command *c;
 
 	if (argc < 2) {
-		fputs(main_help, stdout);
+		fputs(hvctl_main_help, stdout);
 		return 0;
 	}
 	c = find_command(argv[1]);
 	if (!c)
-		return usage_error("help: unknown command '%s'", argv[1]);
+		return usage_error(NULL, "help: unknown command '%s'", argv[1]);
 	fputs(c->help, stdout);
 	return 0;
 }
@@ -272,21 +311,12 @@ int main(int argc, char **argv)
 	struct ctl ctl = { .ipc_name = getenv("HVCTL_IPC") };
 	const struct command *cmd;
 	bool help = false;
-	char *args[64];
-	int nargs = 0, c;
+	int c;
 
 	if (!ctl.ipc_name || !*ctl.ipc_name)
 		ctl.ipc_name = HV_IPC_DEFAULT_NAME;
-	/* options may come before or after the command: collect the rest as words */
 	opterr = 0;
-	while (optind < argc) {
-		c = getopt_long(argc, argv, "+s:hV", opts, NULL);
-		if (c == -1) {
-			if (nargs == (int)(sizeof(args) / sizeof(args[0])))
-				return usage_error("%s", "too many arguments");
-			args[nargs++] = argv[optind++];
-			continue;
-		}
+	while ((c = getopt_long(argc, argv, "+:s:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			ctl.json = true;
@@ -301,26 +331,26 @@ int main(int argc, char **argv)
 			printf("hvctl %s\n", HV_VERSION);
 			return 0;
 		case ':':
-			return usage_error("option '%s' needs a value", argv[optind - 1]);
+			return usage_error(NULL, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+			return usage_error(NULL, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (nargs == 0) {
+	if (optind >= argc) {
 		if (help) {
-			fputs(main_help, stdout);
+			fputs(hvctl_main_help, stdout);
 			return 0;
 		}
-		return usage_error("%s", "no command given");
+		return usage_error(NULL, "no command given");
 	}
-	if (strcmp(args[0], "help") == 0)
-		return do_help(nargs, args);
-	cmd = find_command(args[0]);
+	if (strcmp(argv[optind], "help") == 0)
+		return do_help(argc - optind, argv + optind);
+	cmd = find_command(argv[optind]);
 	if (!cmd)
-		return usage_error("unknown command '%s'", args[0]);
+		return usage_error(NULL, "unknown command '%s'", argv[optind]);
 	if (help) {
 		fputs(cmd->help, stdout);
 		return 0;
 	}
-	return cmd->fn(&ctl, nargs, args);
+	return cmd->fn(&ctl, argc - optind, argv + optind);
 }

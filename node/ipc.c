@@ -21,6 +21,11 @@ struct ipc_server {
 	struct hvnoded *d;
 };
 
+struct ipc_request {
+	qb_ipcs_connection_t *c; /* referenced while the request lives */
+	const struct ipc_client *cl;
+};
+
 static qb_loop_t *ipc_loop;
 static struct hvnoded *ipc_daemon;
 
@@ -141,12 +146,39 @@ static void reject(qb_ipcs_connection_t *c, const struct ipc_client *cl, char *w
 		qb_ipcs_connection_unref(c);
 }
 
+const struct ipc_client *ipc_request_client(const struct ipc_request *req)
+{
+	return req->cl;
+}
+
+void ipc_request_reply(struct ipc_request *req, int status, json_t *body)
+{
+	send_json(req->c, HV_IPC_RESPONSE, status, body);
+	qb_ipcs_connection_unref(req->c);
+	free(req);
+}
+
+void ipc_request_fail(struct ipc_request *req, int status, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	json_t *body;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	body = json_pack("{s:s}", "error", msg);
+	ipc_request_reply(req, status, body);
+	json_decref(body);
+}
+
 static int32_t msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 {
 	const struct ipc_client *cl = qb_ipcs_context_get(c);
 	const struct qb_ipc_request_header *hdr = data;
 	json_error_t jerr;
 	json_t *req, *args, *res;
+	struct ipc_request *r;
 	const char *cmd;
 	char why[256];
 	int status = 0;
@@ -182,9 +214,19 @@ static int32_t msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 		reject(c, cl, why);
 		return 0;
 	}
-	res = command_run(ipc_daemon, cl, cmd, args, &status);
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		json_decref(req);
+		snprintf(why, sizeof(why), "out of memory");
+		reject(c, cl, why);
+		return 0;
+	}
+	qb_ipcs_connection_ref(c);
+	r->c = c;
+	r->cl = cl;
+	res = command_run(ipc_daemon, r, cmd, args, &status);
 	if (res) {
-		send_json(c, HV_IPC_RESPONSE, status, res);
+		ipc_request_reply(r, status, res);
 		json_decref(res);
 	}
 	json_decref(req);

@@ -6,14 +6,18 @@
 #include "hvnoded.h"
 #include "log.h"
 #include "proto.h"
+#include "statefile.h"
+#include "vmrun.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <qb/qblog.h>
 
@@ -48,6 +52,20 @@ static int32_t on_hup(int32_t sig, void *data)
 {
 	hv_log_reopen();
 	qb_log(LOG_INFO, "SIGHUP: log file reopened");
+	return 0;
+}
+
+/* The one reaper of the daemon: QEMU and disk servers are all our children. */
+static int32_t on_sigchld(int32_t sig, void *data)
+{
+	struct hvnoded *d = data;
+	int wstatus;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0)
+		if (!vmrun_child_exited(d, pid, wstatus))
+			qb_log(LOG_DEBUG, "reaped unknown child %d (status 0x%x)", (int)pid,
+			       wstatus);
 	return 0;
 }
 
@@ -105,6 +123,7 @@ static int make_dir(const char *path, mode_t mode)
 static int run(struct hvnoded *d)
 {
 	qb_loop_signal_handle h;
+	char err[1024];
 	int rc;
 
 	rc = make_dir(d->cfg.state_dir, 0700);
@@ -117,20 +136,46 @@ static int run(struct hvnoded *d)
 		qb_log(LOG_ERR, "cannot create run dir %s: %s", d->cfg.run_dir, strerror(-rc));
 		return 1;
 	}
+	d->state = state_create();
+	if (!d->state) {
+		qb_log(LOG_ERR, "out of memory");
+		return 1;
+	}
+	snprintf(d->state_path, sizeof(d->state_path), "%s/state.json", d->cfg.state_dir);
+	rc = statefile_load(d->state_path, d->state, err, sizeof(err));
+	if (rc) {
+		/* never start from a half-read state, never overwrite it */
+		qb_log(LOG_CRIT, "%s", err);
+		fprintf(stderr, "hvnoded: %s\n", err);
+		goto err_state;
+	}
+	qb_log(LOG_INFO, "state %s: version %" PRIu64 ", %zu VMs", d->state_path,
+	       state_version(d->state), state_vm_count(d->state));
 	d->loop = qb_loop_create();
 	if (!d->loop) {
 		qb_log(LOG_ERR, "cannot create the event loop");
-		return 1;
+		goto err_state;
 	}
 	qb_loop_signal_add(d->loop, QB_LOOP_HIGH, SIGTERM, d, on_stop_signal, &h);
 	qb_loop_signal_add(d->loop, QB_LOOP_HIGH, SIGINT, d, on_stop_signal, &h);
 	qb_loop_signal_add(d->loop, QB_LOOP_HIGH, SIGHUP, d, on_hup, &h);
+	qb_loop_signal_add(d->loop, QB_LOOP_HIGH, SIGCHLD, d, on_sigchld, &h);
+	rc = work_init(d);
+	if (rc) {
+		qb_log(LOG_ERR, "cannot set up workers: %s", strerror(-rc));
+		goto err_loop;
+	}
+	rc = vmrun_init(d);
+	if (rc) {
+		qb_log(LOG_ERR, "cannot set up the VM runtime: %s", strerror(-rc));
+		goto err_work;
+	}
 
 	rc = ipc_server_start(d);
 	if (rc) {
 		qb_log(LOG_ERR, "cannot serve IPC service '%s': %s", d->cfg.ipc_name,
 		       strerror(-rc));
-		goto err_loop;
+		goto err_vmrun;
 	}
 	d->membership = membership_create(d->loop, d->cfg.cluster_name, &membership_ops, d);
 	if (!d->membership) {
@@ -141,15 +186,24 @@ static int run(struct hvnoded *d)
 	       d->cfg.node_name, d->cfg.cluster_name);
 	qb_loop_run(d->loop);
 
+	vmrun_fini(d);
 	membership_destroy(d->membership);
 	ipc_server_stop(d);
+	work_fini(d);
 	qb_loop_destroy(d->loop);
+	state_destroy(d->state);
 	qb_log(LOG_NOTICE, "hvnoded stopped");
 	return 0;
 err_ipc:
 	ipc_server_stop(d);
+err_vmrun:
+	vmrun_fini(d);
+err_work:
+	work_fini(d);
 err_loop:
 	qb_loop_destroy(d->loop);
+err_state:
+	state_destroy(d->state);
 	return 1;
 }
 

@@ -81,6 +81,9 @@ static void test_full_config(void **state)
 	assert_int_equal(cfg.log_level, LOG_DEBUG);
 	assert_false(cfg.log_blackbox);
 	assert_string_equal(cfg.blackbox_dir, "/var/lib/x");
+	assert_int_equal(cfg.vm_uid_base, 640000);
+	assert_int_equal(cfg.vm_uid_count, 1000);
+	assert_string_equal(cfg.qemu, "/usr/bin/qemu-system-x86_64");
 	hv_config_free(&cfg);
 }
 
@@ -121,6 +124,10 @@ static void test_bad_input(void **state)
 		{ "[cluster]\nname =\n", ":2: [cluster] name: empty value" },
 		{ "[node]\nname = n1\n", ": [cluster] name is mandatory and missing" },
 		{ "[cluster]\nname = c\n[log]\ntarget = file\n", ": [log] target = file needs [log] file" },
+		{ "[cluster]\nname = c\n[vm]\nuid_base = 0\n", ":4: [vm] uid_base: '0' is not a number in 1000..4294967294" },
+		{ "[cluster]\nname = c\n[vm]\nuid_count = 12x\n", ":4: [vm] uid_count: '12x' is not a number" },
+		{ "[cluster]\nname = c\n[vm]\nuid_base = 4294967000\nuid_count = 1000\n", ": [vm] uid_base + uid_count exceeds the uid range" },
+		{ "[cluster]\nname = c\n[vm]\nqemu = qemu\n", ":4: [vm] qemu: 'qemu' is not an absolute path" },
 	};
 	struct hv_config cfg;
 	char err[512], want[600];

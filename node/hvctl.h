@@ -1,0 +1,37 @@
+/* hvctl's shared pieces: the context, the IPC call, output helpers. */
+#ifndef HV_NODE_HVCTL_H
+#define HV_NODE_HVCTL_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#define EXIT_DAEMON_ERROR 1
+#define EXIT_USAGE 2
+#define EXIT_UNREACHABLE 3
+
+struct ctl {
+	const char *ipc_name;
+	bool json;
+};
+
+extern const char hvctl_main_help[];
+extern const char hvctl_vm_help[];
+
+/* Print "hvctl: <msg>" and @help (the main help when NULL) on stderr; returns EXIT_USAGE. */
+int usage_error(const char *help, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* --json and --help of every command; -1 to go on with optind at the first operand. */
+int parse_common(struct ctl *ctl, int argc, char **argv, const char *help);
+
+/*
+ * Run @cmd with @args (borrowed) on hvnoded. 0 with *res the reply (caller
+ * decrefs), or the exit code after printing the error.
+ */
+int call(const struct ctl *ctl, const char *cmd, json_t *args, json_t **res);
+
+void print_json(json_t *obj);
+
+int hvctl_vm(struct ctl *ctl, int argc, char **argv);
+
+#endif

@@ -1,0 +1,902 @@
+/*
+ * Running VMs on this node.
+ *
+ * Start: take every LUN (worker: register + reserve WERO, refusing a LUN
+ * another node owns) -> a disk server (nbdkit + our plugin) per LUN, under
+ * the VM's uid, on a unix socket in the VM's private dir -> QEMU under the
+ * same uid, its drives on those sockets with werror=stop,rerror=stop.
+ * Stop: QEMU first (no more writes), then the disk servers (each
+ * unregisters its nexus), then release the LUNs (worker). Every step is
+ * logged with the VM's name; any failure unwinds what was done.
+ */
+#include "hvnoded.h"
+#include "tap.h"
+#include "vmrun.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <qb/qblog.h>
+
+#include "../hypervisor/hypervisor.h"
+#include "../storage/storage.h"
+
+enum run_state {
+	RUN_STOPPED,
+	RUN_STARTING,
+	RUN_RUNNING,
+	RUN_PAUSED,
+	RUN_STOPPING,
+};
+
+static const char *const state_names[] = { "stopped", "starting", "running", "paused",
+					   "stopping" };
+
+struct vm_run {
+	struct vm_run *next;
+	struct hvnoded *d;
+	struct vm_def def; /* as it was when started */
+	enum run_state state;
+	char reason[64];      /* why paused */
+	char last_error[1024];
+	unsigned int slot;
+	uid_t uid;
+	char dir[4096];
+	uint64_t key;
+	char initiator[256];
+	pid_t nbd_pid[VM_MAX_DISKS];
+	unsigned int nbd_alive;
+	bool luns_held;
+	qemu_vm_t *qemu;
+	struct ipc_request *pending; /* the start/stop waiting for its end */
+	qb_loop_timer_handle timer;
+	bool timer_armed;
+	unsigned int socket_polls;
+	bool failed;		/* unwinding after a failed start */
+};
+
+static struct vm_run *find_run(struct hvnoded *d, const char *name)
+{
+	for (struct vm_run *r = d->runs; r; r = r->next)
+		if (!strcmp(r->def.name, name))
+			return r;
+	return NULL;
+}
+
+void vmrun_dir(struct hvnoded *d, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/vms/%s", d->cfg.run_dir, name);
+}
+
+bool vmrun_is_active(struct hvnoded *d, const char *name)
+{
+	struct vm_run *r = find_run(d, name);
+
+	return r && r->state != RUN_STOPPED;
+}
+
+void vmrun_describe(struct hvnoded *d, const char *name, json_t *obj)
+{
+	struct vm_run *r = find_run(d, name);
+	bool active = r && r->state != RUN_STOPPED;
+	char dir[4096];
+
+	vmrun_dir(d, name, dir, sizeof(dir));
+	json_object_set_new(obj, "state", json_string(r ? state_names[r->state] : "stopped"));
+	json_object_set_new(obj, "node", active ? json_string(d->cfg.node_name) : json_null());
+	json_object_set_new(obj, "dir", json_string(dir));
+	if (active && r->qemu && qemu_vm_pid(r->qemu) > 0)
+		json_object_set_new(obj, "pid", json_integer(qemu_vm_pid(r->qemu)));
+	if (active)
+		json_object_set_new(obj, "uid", json_integer(r->uid));
+	if (r && r->state == RUN_PAUSED && r->reason[0])
+		json_object_set_new(obj, "reason", json_string(r->reason));
+	if (r && r->last_error[0])
+		json_object_set_new(obj, "last_error", json_string(r->last_error));
+}
+
+/* --- the end of a start or stop ------------------------------------------ */
+
+static void reply_pending(struct vm_run *r, int status)
+{
+	json_t *res;
+
+	if (!r->pending)
+		return;
+	if (status) {
+		ipc_request_fail(r->pending, status, "vm %s: %s", r->def.name, r->last_error);
+	} else {
+		res = vm_def_to_json(&r->def);
+		vmrun_describe(r->d, r->def.name, res);
+		ipc_request_reply(r->pending, 0, res);
+		json_decref(res);
+	}
+	r->pending = NULL;
+}
+
+__attribute__((format(printf, 2, 3))) static void set_error(struct vm_run *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->last_error, sizeof(r->last_error), fmt, ap);
+	va_end(ap);
+	qb_log(LOG_ERR, "vm %s: %s", r->def.name, r->last_error);
+}
+
+/* --- LUNs (workers) -------------------------------------------------------- */
+
+struct lun_job {
+	struct vm_run *r;
+	bool takeover;
+	char err[1024];
+};
+
+/* Take every LUN; on a failure give back the ones taken. Worker thread. */
+static int luns_acquire(void *arg)
+{
+	struct lun_job *job = arg;
+	struct vm_run *r = job->r;
+	char err[1024];
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < r->def.ndisks; i++) {
+		lun_session_t *s = lun_open(r->def.disks[i].url, r->initiator, "mgmt", 10, err,
+					    sizeof(err));
+
+		if (!s) {
+			rc = -errno ? -errno : -EIO;
+			snprintf(job->err, sizeof(job->err), "%s", err);
+			break;
+		}
+		rc = lun_acquire(s, r->key, job->takeover, err, sizeof(err));
+		lun_close(s);
+		if (rc) {
+			snprintf(job->err, sizeof(job->err), "%s", err);
+			break;
+		}
+	}
+	if (!rc)
+		return 0;
+	while (i-- > 0) {
+		lun_session_t *s = lun_open(r->def.disks[i].url, r->initiator, "mgmt", 10, err,
+					    sizeof(err));
+
+		if (s) {
+			lun_release(s, r->key, err, sizeof(err));
+			lun_close(s);
+		}
+	}
+	return rc;
+}
+
+/* Give back every LUN; the last error wins. Worker thread. */
+static int luns_release(void *arg)
+{
+	struct lun_job *job = arg;
+	struct vm_run *r = job->r;
+	char err[1024];
+	int rc = 0, one;
+
+	for (size_t i = 0; i < r->def.ndisks; i++) {
+		lun_session_t *s = lun_open(r->def.disks[i].url, r->initiator, "mgmt", 10, err,
+					    sizeof(err));
+
+		if (!s) {
+			rc = -EIO;
+			snprintf(job->err, sizeof(job->err), "%s", err);
+			continue;
+		}
+		one = lun_release(s, r->key, err, sizeof(err));
+		lun_close(s);
+		if (one) {
+			rc = one;
+			snprintf(job->err, sizeof(job->err), "%s", err);
+		}
+	}
+	return rc;
+}
+
+/* --- teardown: QEMU, then disk servers, then LUNs ------------------------- */
+
+static void teardown_step(struct vm_run *r);
+
+static void released(void *arg, int rc)
+{
+	struct lun_job *job = arg;
+	struct vm_run *r = job->r;
+
+	r->luns_held = false;
+	if (rc)
+		set_error(r, "LUNs not all released: %s", job->err);
+	else
+		qb_log(LOG_NOTICE, "vm %s: LUNs released", r->def.name);
+	free(job);
+	teardown_step(r);
+}
+
+static void cancel_timer(struct vm_run *r)
+{
+	if (r->timer_armed)
+		qb_loop_timer_del(r->d->loop, r->timer);
+	r->timer_armed = false;
+}
+
+/*
+ * Called whenever a piece went away; does the next thing. The teardown is
+ * over when nothing is left: then the pending request gets its answer.
+ */
+static void teardown_step(struct vm_run *r)
+{
+	struct lun_job *job;
+
+	cancel_timer(r);
+	if (r->qemu) {
+		qemu_vm_stop(r->qemu); /* its exit comes back through the reaper */
+		return;
+	}
+	if (r->nbd_alive) {
+		for (size_t i = 0; i < r->def.ndisks; i++)
+			if (r->nbd_pid[i] > 0)
+				kill(r->nbd_pid[i], SIGTERM);
+		return;
+	}
+	if (r->luns_held) {
+		job = calloc(1, sizeof(*job));
+		if (job) {
+			job->r = r;
+			if (work_submit(r->d, luns_release, released, job) == 0)
+				return;
+			free(job);
+		}
+		set_error(r, "cannot release its LUNs: no worker");
+		r->luns_held = false;
+	}
+	r->state = RUN_STOPPED;
+	qb_log(LOG_NOTICE, "vm %s: stopped", r->def.name);
+	reply_pending(r, r->failed ? -EIO : 0);
+	r->failed = false;
+}
+
+static void start_failed(struct vm_run *r)
+{
+	r->failed = true;
+	r->state = RUN_STOPPING;
+	teardown_step(r);
+}
+
+/* --- QEMU ----------------------------------------------------------------- */
+
+static void on_qemu_ready(qemu_vm_t *vm, void *arg)
+{
+	struct vm_run *r = arg;
+
+	r->state = RUN_RUNNING;
+	qb_log(LOG_NOTICE, "vm %s: running (pid %d, uid %u)", r->def.name, (int)qemu_vm_pid(vm),
+	       (unsigned)r->uid);
+	reply_pending(r, 0);
+}
+
+static void on_qemu_event(qemu_vm_t *vm, enum qemu_event ev, json_t *data, void *arg)
+{
+	struct vm_run *r = arg;
+	const char *reason = json_string_value(json_object_get(data, "reason"));
+
+	switch (ev) {
+	case QEMU_EVENT_STOP:
+		if (r->state == RUN_RUNNING) {
+			r->state = RUN_PAUSED;
+			if (!r->reason[0])
+				snprintf(r->reason, sizeof(r->reason), "%s", "paused");
+		}
+		qb_log(LOG_NOTICE, "vm %s: paused (%s)", r->def.name, r->reason);
+		break;
+	case QEMU_EVENT_RESUME:
+		if (r->state == RUN_PAUSED)
+			r->state = RUN_RUNNING;
+		r->reason[0] = '\0';
+		qb_log(LOG_NOTICE, "vm %s: resumed", r->def.name);
+		break;
+	case QEMU_EVENT_BLOCK_IO_ERROR:
+		/* with werror=stop the VM stops right after: say why */
+		snprintf(r->reason, sizeof(r->reason), "io-error");
+		set_error(r, "I/O error on %s (%s): the VM is paused; its LUN may have been "
+			     "taken over by another node",
+			  json_string_value(json_object_get(data, "device")) ?: "a disk",
+			  reason ? reason : json_string_value(json_object_get(data, "operation"))
+					?: "?");
+		if (r->state == RUN_RUNNING)
+			r->state = RUN_PAUSED;
+		break;
+	case QEMU_EVENT_GUEST_PANICKED:
+		set_error(r, "guest panicked");
+		break;
+	default:
+		qb_log(LOG_INFO, "vm %s: QEMU event %d", r->def.name, (int)ev);
+		break;
+	}
+}
+
+static void on_qemu_exited(qemu_vm_t *vm, int wstatus, bool expected, const char *stderr_tail,
+			   void *arg)
+{
+	struct vm_run *r = arg;
+
+	if (!expected) {
+		if (WIFSIGNALED(wstatus))
+			set_error(r, "QEMU died unexpectedly (signal %d): %s", WTERMSIG(wstatus),
+				  stderr_tail && *stderr_tail ? stderr_tail : "no stderr output");
+		else
+			set_error(r, "QEMU exited unexpectedly (status %d): %s",
+				  WEXITSTATUS(wstatus),
+				  stderr_tail && *stderr_tail ? stderr_tail : "no stderr output");
+		if (r->state == RUN_STARTING)
+			r->failed = true;
+	} else {
+		qb_log(LOG_INFO, "vm %s: QEMU exited", r->def.name);
+	}
+	qemu_vm_destroy(r->qemu);
+	r->qemu = NULL;
+	if (r->state != RUN_STOPPING)
+		r->state = RUN_STOPPING;
+	teardown_step(r);
+}
+
+static const struct qemu_vm_ops qemu_ops = {
+	.ready = on_qemu_ready,
+	.event = on_qemu_event,
+	.exited = on_qemu_exited,
+};
+
+/* A tap per NIC on its bridge; the fds go to QEMU. 0 or -errno with @err. */
+static int open_taps(struct vm_run *r, struct hv_nic *nics, char *err, size_t errlen)
+{
+	char ifname[16], msg[512];
+	int fd;
+
+	for (size_t i = 0; i < r->def.nnics; i++) {
+		snprintf(ifname, sizeof(ifname), "hv%un%u", r->slot % 100000, (unsigned)i % 10);
+		fd = tap_open(ifname, r->def.nics[i].bridge, msg, sizeof(msg));
+		if (fd < 0) {
+			snprintf(err, errlen, "nic %zu: %s", i, msg);
+			while (i-- > 0)
+				close(nics[i].tap_fd);
+			return fd;
+		}
+		nics[i] = (struct hv_nic){ .tap_fd = fd, .mac = r->def.nics[i].mac };
+		qb_log(LOG_INFO, "vm %s: nic %zu: tap %s on bridge %s, mac %s", r->def.name, i,
+		       ifname, r->def.nics[i].bridge, r->def.nics[i].mac);
+	}
+	return 0;
+}
+
+static void start_qemu(struct vm_run *r)
+{
+	struct hv_disk disks[VM_MAX_DISKS];
+	struct hv_nic nics[VM_MAX_NICS];
+	char socks[VM_MAX_DISKS][4200];
+	struct hv_spec spec = { 0 };
+	char err[1024];
+
+	for (size_t i = 0; i < r->def.ndisks; i++) {
+		snprintf(socks[i], sizeof(socks[i]), "%s/disk%zu.sock", r->dir, i);
+		disks[i] = (struct hv_disk){
+			.nbd_socket = socks[i],
+			.bus = r->def.disks[i].bus == VM_BUS_IDE ? HV_BUS_IDE : HV_BUS_VIRTIO,
+		};
+	}
+	spec.name = r->def.name;
+	spec.uuid = r->def.uuid;
+	spec.vcpus = r->def.vcpus;
+	spec.memory_mb = r->def.memory_mb;
+	spec.disks = disks;
+	spec.ndisks = r->def.ndisks;
+	spec.kernel = r->def.kernel[0] ? r->def.kernel : NULL;
+	spec.initrd = r->def.initrd[0] ? r->def.initrd : NULL;
+	spec.append = r->def.append[0] ? r->def.append : NULL;
+	spec.dir = r->dir;
+	spec.uid = r->uid;
+	spec.gid = r->uid;
+	spec.qemu_binary = r->d->cfg.qemu;
+	if (open_taps(r, nics, err, sizeof(err))) {
+		set_error(r, "cannot start QEMU: %s", err);
+		start_failed(r);
+		return;
+	}
+	spec.nics = nics;
+	spec.nnics = r->def.nnics;
+	r->qemu = qemu_vm_start(r->d->loop, &spec, &qemu_ops, r, err, sizeof(err));
+	/* QEMU holds its copies now: the taps live exactly as long as it does */
+	for (size_t i = 0; i < r->def.nnics; i++)
+		close(nics[i].tap_fd);
+	if (!r->qemu) {
+		set_error(r, "cannot start QEMU: %s", err);
+		start_failed(r);
+		return;
+	}
+	qb_log(LOG_NOTICE, "vm %s: QEMU started, pid %d", r->def.name, (int)qemu_vm_pid(r->qemu));
+}
+
+/* --- disk servers ----------------------------------------------------------- */
+
+#define SOCKET_POLL_MS 100
+#define SOCKET_POLLS 150
+
+static void poll_sockets(void *data)
+{
+	struct vm_run *r = data;
+	char path[4200];
+	struct stat st;
+
+	r->timer_armed = false;
+	for (size_t i = 0; i < r->def.ndisks; i++) {
+		snprintf(path, sizeof(path), "%s/disk%zu.sock", r->dir, i);
+		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+			continue;
+		if (++r->socket_polls > SOCKET_POLLS) {
+			set_error(r, "disk server of %s did not come up in %d s; see %s/disk%zu.log",
+				  r->def.disks[i].url, SOCKET_POLLS * SOCKET_POLL_MS / 1000, r->dir,
+				  i);
+			start_failed(r);
+			return;
+		}
+		if (qb_loop_timer_add(r->d->loop, QB_LOOP_MED, SOCKET_POLL_MS * QB_TIME_NS_IN_MSEC, r,
+				      poll_sockets, &r->timer) == 0)
+			r->timer_armed = true;
+		return;
+	}
+	qb_log(LOG_INFO, "vm %s: %zu disk servers ready", r->def.name, r->def.ndisks);
+	start_qemu(r);
+}
+
+/* fork + setuid + exec nbdkit serving disk @i on DIR/disk<i>.sock. */
+static pid_t spawn_disk_server(struct vm_run *r, size_t i, char *err, size_t errlen)
+{
+	char sock[4200], log[4200], url[VM_URL_MAX + 8], init[300], purpose[80], key[40];
+	const char *argv[16];
+	int n = 0, fd;
+	pid_t pid;
+
+	snprintf(sock, sizeof(sock), "%s/disk%zu.sock", r->dir, i);
+	snprintf(log, sizeof(log), "%s/disk%zu.log", r->dir, i);
+	snprintf(url, sizeof(url), "url=%s", r->def.disks[i].url);
+	snprintf(init, sizeof(init), "initiator=%s", r->initiator);
+	snprintf(purpose, sizeof(purpose), "purpose=vm:%s:%zu", r->def.uuid, i);
+	snprintf(key, sizeof(key), "key=0x%016" PRIx64, r->key);
+	unlink(sock);
+	argv[n++] = r->d->cfg.nbdkit;
+	argv[n++] = "--foreground";
+	argv[n++] = "--unix";
+	argv[n++] = sock;
+	argv[n++] = "--threads";
+	argv[n++] = "1";
+	argv[n++] = r->d->cfg.nbdkit_plugin;
+	argv[n++] = url;
+	argv[n++] = init;
+	argv[n++] = purpose;
+	argv[n++] = key;
+	argv[n] = NULL;
+
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid > 0)
+		return pid;
+	/* child: only async-signal-safe calls from here */
+	setsid();
+	fd = open("/dev/null", O_RDONLY);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		close(fd);
+	}
+	fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	if (fd >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+		close(fd);
+	}
+	closefrom(3);
+	if (setgroups(0, NULL) < 0 || setgid(r->uid) < 0 || setuid(r->uid) < 0)
+		_exit(126);
+	umask(0177);
+	execv(argv[0], (char *const *)argv);
+	_exit(127);
+}
+
+static int make_vm_dir(struct vm_run *r, char *err, size_t errlen)
+{
+	char vms[4200];
+	int rc;
+
+	snprintf(vms, sizeof(vms), "%s/vms", r->d->cfg.run_dir);
+	/* 0711: each VM's uid may pass through to its own dir, not list the others */
+	if (mkdir(vms, 0711) < 0 && errno != EEXIST)
+		goto err;
+	chmod(vms, 0711);
+	if (mkdir(r->dir, 0700) < 0 && errno != EEXIST)
+		goto err;
+	if (chown(r->dir, r->uid, r->uid) < 0 || chmod(r->dir, 0700) < 0)
+		goto err;
+	/* the console log survives restarts; it follows the VM's current uid */
+	snprintf(vms, sizeof(vms), "%s/console.log", r->dir);
+	if (chown(vms, r->uid, r->uid) < 0 && errno != ENOENT)
+		goto err;
+	return 0;
+err:
+	rc = -errno;
+	snprintf(err, errlen, "cannot prepare %.900s: %s", r->dir, strerror(-rc));
+	return rc;
+}
+
+static void acquired(void *arg, int rc)
+{
+	struct lun_job *job = arg;
+	struct vm_run *r = job->r;
+	char err[1024];
+
+	if (rc) {
+		set_error(r, "%s", job->err);
+		free(job);
+		start_failed(r);
+		return;
+	}
+	free(job);
+	r->luns_held = true;
+	qb_log(LOG_NOTICE, "vm %s: owns its %zu LUNs (key 0x%016" PRIx64 ")", r->def.name,
+	       r->def.ndisks, r->key);
+	if (make_vm_dir(r, err, sizeof(err))) {
+		set_error(r, "%s", err);
+		start_failed(r);
+		return;
+	}
+	for (size_t i = 0; i < r->def.ndisks; i++) {
+		r->nbd_pid[i] = spawn_disk_server(r, i, err, sizeof(err));
+		if (r->nbd_pid[i] < 0) {
+			r->nbd_pid[i] = 0;
+			set_error(r, "cannot start the disk server of %s: %s", r->def.disks[i].url,
+				  err);
+			start_failed(r);
+			return;
+		}
+		r->nbd_alive++;
+		qb_log(LOG_INFO, "vm %s: disk server %zu for %s: pid %d", r->def.name, i,
+		       r->def.disks[i].url, (int)r->nbd_pid[i]);
+	}
+	r->socket_polls = 0;
+	poll_sockets(r);
+}
+
+/* --- commands ---------------------------------------------------------------- */
+
+static int free_slot(struct hvnoded *d, unsigned int *slot)
+{
+	for (unsigned int s = 0; s < d->cfg.vm_uid_count; s++) {
+		bool used = false;
+
+		for (struct vm_run *r = d->runs; r && !used; r = r->next)
+			used = r->state != RUN_STOPPED && r->slot == s;
+		if (!used) {
+			*slot = s;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+void vmrun_start(struct hvnoded *d, const struct vm_def *def, struct ipc_request *req)
+{
+	struct vm_run *r = find_run(d, def->name);
+	struct lun_job *job;
+	unsigned int slot;
+	uint32_t nodeid = membership_local_id(d->membership);
+
+	if (r && r->state != RUN_STOPPED) {
+		ipc_request_fail(req, -EBUSY, "vm %s is already %s here", def->name,
+				 state_names[r->state]);
+		return;
+	}
+	/* a node without quorum starts nothing: the quorate side may own the VM */
+	if (!membership_is_quorate(d->membership) || nodeid == 0) {
+		ipc_request_fail(req, -EAGAIN, "vm %s not started: cluster not quorate", def->name);
+		return;
+	}
+	if (free_slot(d, &slot)) {
+		ipc_request_fail(req, -ENOSPC, "vm %s not started: all %u VM uids are in use",
+				 def->name, d->cfg.vm_uid_count);
+		return;
+	}
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r) {
+			ipc_request_fail(req, -ENOMEM, "out of memory");
+			return;
+		}
+		r->next = d->runs;
+		d->runs = r;
+	}
+	r->d = d;
+	r->def = *def;
+	r->state = RUN_STARTING;
+	r->reason[0] = '\0';
+	r->last_error[0] = '\0';
+	r->slot = slot;
+	r->uid = d->cfg.vm_uid_base + slot;
+	r->key = storage_node_key(d->cfg.cluster_name, nodeid);
+	storage_initiator_name(r->initiator, sizeof(r->initiator), d->cfg.cluster_name,
+			       d->cfg.node_name);
+	vmrun_dir(d, def->name, r->dir, sizeof(r->dir));
+	memset(r->nbd_pid, 0, sizeof(r->nbd_pid));
+	r->nbd_alive = 0;
+	r->pending = req;
+	qb_log(LOG_NOTICE, "vm %s: starting on node %s (uid %u)", def->name, d->cfg.node_name,
+	       (unsigned)r->uid);
+
+	job = calloc(1, sizeof(*job));
+	if (job) {
+		job->r = r;
+		if (work_submit(d, luns_acquire, acquired, job) == 0)
+			return;
+		free(job);
+	}
+	set_error(r, "cannot start a worker");
+	start_failed(r);
+}
+
+static struct vm_run *active_run(struct hvnoded *d, const char *name, struct ipc_request *req)
+{
+	struct vm_run *r = find_run(d, name);
+
+	if (!r || r->state == RUN_STOPPED) {
+		ipc_request_fail(req, -EINVAL, "vm %s is not running on this node", name);
+		return NULL;
+	}
+	if (r->pending) {
+		ipc_request_fail(req, -EBUSY, "vm %s is busy %s", name, state_names[r->state]);
+		return NULL;
+	}
+	return r;
+}
+
+void vmrun_stop(struct hvnoded *d, const char *name, struct ipc_request *req)
+{
+	struct vm_run *r = find_run(d, name);
+
+	if (r && r->state == RUN_STARTING && r->pending) {
+		ipc_request_fail(req, -EBUSY, "vm %s is starting; stop it when it has started",
+				 name);
+		return;
+	}
+	r = active_run(d, name, req);
+	if (!r)
+		return;
+	qb_log(LOG_NOTICE, "vm %s: stopping (hard)", name);
+	r->pending = req;
+	r->state = RUN_STOPPING;
+	teardown_step(r);
+}
+
+static void on_shutdown_done(qemu_vm_t *vm, bool forced, void *arg)
+{
+	struct vm_run *r = arg;
+
+	if (forced)
+		qb_log(LOG_WARNING, "vm %s: did not power off in time; killed", r->def.name);
+}
+
+void vmrun_shutdown(struct hvnoded *d, const char *name, unsigned int timeout_s,
+		    struct ipc_request *req)
+{
+	struct vm_run *r = active_run(d, name, req);
+
+	if (!r)
+		return;
+	qb_log(LOG_NOTICE, "vm %s: ACPI shutdown, hard stop after %u s", name, timeout_s);
+	r->pending = req;
+	r->state = RUN_STOPPING;
+	qemu_vm_shutdown(r->qemu, timeout_s * 1000, on_shutdown_done, r);
+}
+
+struct qmp_wait {
+	struct vm_run *r;
+	struct ipc_request *req;
+	const char *what;
+};
+
+static void qmp_done(qemu_vm_t *vm, json_t *result, const char *err_class, const char *err_desc,
+		     void *arg)
+{
+	struct qmp_wait *w = arg;
+	json_t *res;
+
+	if (err_class) {
+		ipc_request_fail(w->req, -EIO, "vm %s: QEMU refused %s: %s: %s", w->r->def.name,
+				 w->what, err_class, err_desc ? err_desc : "");
+	} else {
+		res = vm_def_to_json(&w->r->def);
+		vmrun_describe(w->r->d, w->r->def.name, res);
+		ipc_request_reply(w->req, 0, res);
+		json_decref(res);
+	}
+	free(w);
+}
+
+static void qmp_simple(struct hvnoded *d, const char *name, struct ipc_request *req,
+		       const char *cmd, const char *what)
+{
+	struct vm_run *r = active_run(d, name, req);
+	struct qmp_wait *w;
+
+	if (!r)
+		return;
+	if (!r->qemu || r->state == RUN_STARTING || r->state == RUN_STOPPING) {
+		ipc_request_fail(req, -EBUSY, "vm %s is %s", name, state_names[r->state]);
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		ipc_request_fail(req, -ENOMEM, "out of memory");
+		return;
+	}
+	w->r = r;
+	w->req = req;
+	w->what = what;
+	if (!strcmp(cmd, "stop"))
+		snprintf(r->reason, sizeof(r->reason), "user");
+	qb_log(LOG_NOTICE, "vm %s: %s", name, what);
+	if (qemu_vm_qmp(r->qemu, cmd, NULL, qmp_done, w) < 0) {
+		ipc_request_fail(req, -EIO, "vm %s: cannot talk to QEMU", name);
+		free(w);
+	}
+}
+
+void vmrun_pause(struct hvnoded *d, const char *name, struct ipc_request *req)
+{
+	qmp_simple(d, name, req, "stop", "pause");
+}
+
+void vmrun_resume(struct hvnoded *d, const char *name, struct ipc_request *req)
+{
+	qmp_simple(d, name, req, "cont", "resume");
+}
+
+static void disk_server_died(struct vm_run *r, size_t i, int wstatus)
+{
+	char how[64];
+
+	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 127)
+		snprintf(how, sizeof(how), "could not be executed (%s)", r->d->cfg.nbdkit);
+	else if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 126)
+		snprintf(how, sizeof(how), "could not drop to uid %u", (unsigned)r->uid);
+	else if (WIFEXITED(wstatus))
+		snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(wstatus));
+	else
+		snprintf(how, sizeof(how), "was killed by signal %d", WTERMSIG(wstatus));
+	set_error(r, "disk server of %s %s; see %s/disk%zu.log", r->def.disks[i].url, how, r->dir, i);
+}
+
+bool vmrun_child_exited(struct hvnoded *d, pid_t pid, int wstatus)
+{
+	for (struct vm_run *r = d->runs; r; r = r->next) {
+		if (r->qemu && qemu_vm_pid(r->qemu) == pid) {
+			qemu_vm_reaped(r->qemu, wstatus);
+			return true;
+		}
+		for (size_t i = 0; i < r->def.ndisks; i++) {
+			if (r->nbd_pid[i] != pid)
+				continue;
+			r->nbd_pid[i] = 0;
+			r->nbd_alive--;
+			if (r->state == RUN_STOPPING) {
+				qb_log(LOG_INFO, "vm %s: disk server %zu exited", r->def.name, i);
+			} else {
+				disk_server_died(r, i, wstatus);
+				if (r->state == RUN_STARTING && !r->failed) {
+					start_failed(r);
+					return true;
+				}
+			}
+			if (r->state == RUN_STOPPING || r->state == RUN_STARTING)
+				if (!r->qemu && !r->nbd_alive)
+					teardown_step(r);
+			return true;
+		}
+	}
+	return false;
+}
+
+int vmrun_init(struct hvnoded *d)
+{
+	d->runs = NULL;
+	return 0;
+}
+
+/* Daemon shutdown: nothing may keep writing to a LUN nobody manages. */
+void vmrun_fini(struct hvnoded *d)
+{
+	struct vm_run *r, *next;
+	struct lun_job job;
+	int wstatus;
+
+	for (r = d->runs; r; r = next) {
+		next = r->next;
+		cancel_timer(r);
+		if (r->qemu) {
+			pid_t pid = qemu_vm_pid(r->qemu);
+
+			qb_log(LOG_WARNING, "vm %s: hvnoded stops: killing QEMU %d", r->def.name,
+			       (int)pid);
+			kill(pid, SIGKILL);
+			waitpid(pid, &wstatus, 0);
+			qemu_vm_destroy(r->qemu);
+		}
+		for (size_t i = 0; i < r->def.ndisks; i++) {
+			if (r->nbd_pid[i] <= 0)
+				continue;
+			kill(r->nbd_pid[i], SIGTERM);
+			waitpid(r->nbd_pid[i], &wstatus, 0);
+		}
+		if (r->luns_held) {
+			job.r = r;
+			if (luns_release(&job))
+				qb_log(LOG_ERR, "vm %s: %s", r->def.name, job.err);
+		}
+		if (r->pending)
+			ipc_request_fail(r->pending, -ESHUTDOWN, "hvnoded is stopping");
+		free(r);
+	}
+	d->runs = NULL;
+}
+
+int vm_disks_probe(struct hvnoded *d, const struct vm_def *def, char *err, size_t errlen)
+{
+	char initiator[256], msg[1024];
+	struct lun_url u;
+	struct lun_pr_caps caps;
+	lun_session_t *s;
+	int rc;
+
+	storage_initiator_name(initiator, sizeof(initiator), d->cfg.cluster_name,
+			       d->cfg.node_name);
+	for (size_t i = 0; i < def->ndisks; i++) {
+		const char *url = def->disks[i].url;
+
+		rc = lun_url_parse(url, &u, msg, sizeof(msg));
+		if (rc) {
+			snprintf(err, errlen, "disk %zu: %s", i, msg);
+			return rc;
+		}
+		s = lun_open(url, initiator, "mgmt", 10, msg, sizeof(msg));
+		if (!s) {
+			snprintf(err, errlen, "disk %zu: %s", i, msg);
+			return -EHOSTUNREACH;
+		}
+		rc = def->fence_storage ? lun_pr_capabilities(s, &caps, msg, sizeof(msg)) : 0;
+		lun_close(s);
+		if (rc == -EOPNOTSUPP) {
+			snprintf(err, errlen,
+				 "disk %zu: %s; hvcluster cannot guarantee that only one node writes "
+				 "to it. Use another LUN, or accept the risk with --no-fence-storage "
+				 "(power fencing only)",
+				 i, msg);
+			return rc;
+		}
+		if (rc) {
+			snprintf(err, errlen, "disk %zu: %s", i, msg);
+			return rc;
+		}
+	}
+	return 0;
+}
