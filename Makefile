@@ -88,6 +88,12 @@ CLUSTER_OBJS	+= cluster/members.o
 CLUSTER_OBJS	+= cluster/membership.o
 CLUSTER_OBJS	+= cluster/state.o
 CLUSTER_OBJS	+= cluster/vm.o
+CLUSTER_OBJS	+= cluster/jsonv.o
+CLUSTER_OBJS	+= cluster/ops.o
+CLUSTER_OBJS	+= cluster/repl.o
+CLUSTER_OBJS	+= cluster/manager.o
+CLUSTER_OBJS	+= cluster/plan.o
+CLUSTER_OBJS	+= cluster/placement.o
 
 NODE_OBJS	+= node/config.o
 NODE_OBJS	+= node/log.o
@@ -98,6 +104,8 @@ NODE_OBJS	+= node/vmcmd.o
 NODE_OBJS	+= node/vmrun.o
 NODE_OBJS	+= node/work.o
 NODE_OBJS	+= node/tap.o
+NODE_OBJS	+= node/cluster.o
+NODE_OBJS	+= node/rulecmd.o
 
 HVNODED_OBJS	+= node/main.o
 HVNODED_OBJS	+= $(NODE_OBJS)
@@ -107,6 +115,7 @@ HVNODED_OBJS	+= $(STORAGE_OBJS)
 
 HVCTL_OBJS	+= node/hvctl.o
 HVCTL_OBJS	+= node/hvctl_vm.o
+HVCTL_OBJS	+= node/hvctl_rule.o
 
 PROGS		= hvnoded hvctl
 
@@ -146,7 +155,8 @@ tests/it/ipc-garbage: tests/it/ipc-garbage.o
 tests/unit/test_node: tests/unit/test_node.o node/config.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka
 
-tests/unit/test_cluster: tests/unit/test_cluster.o cluster/members.o cluster/vm.o cluster/state.o
+tests/unit/test_cluster: tests/unit/test_cluster.o cluster/members.o cluster/vm.o cluster/state.o cluster/jsonv.o \
+		cluster/ops.o cluster/repl.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_JSON)
 
 # --- tests -------------------------------------------------------------------

@@ -170,6 +170,8 @@ static void cpg_confchg_cb(cpg_handle_t handle, const struct cpg_name *group,
 	for (size_t i = 0; i < njoined; i++)
 		qb_log(LOG_NOTICE, "hvnoded on node %u (pid %u) joined the group", joined[i].nodeid,
 		       joined[i].pid);
+	if (m->ops->confchg)
+		m->ops->confchg(m, m->cpg_ids, m->ncpg, m->arg);
 	notify(m);
 }
 

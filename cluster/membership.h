@@ -35,6 +35,11 @@ struct membership_ops {
 	 * the callback; it comes from the network and must be validated.
 	 */
 	void (*deliver)(membership_t *m, uint32_t nodeid, const void *msg, size_t len, void *arg);
+	/*
+	 * The CPG group's members changed (in order with deliver): the hvnoded
+	 * processes of @ids. Called before changed().
+	 */
+	void (*confchg)(membership_t *m, const uint32_t *ids, size_t n, void *arg);
 };
 
 /*

@@ -1,13 +1,17 @@
 /*
- * The cluster state: the VM definitions (and, as the cluster brain grows,
- * nodes, rules, fencing and the manager's view). Pure data with strict
- * (de)serialization; every change bumps the version. Who may change it and
- * how the change travels (today: the local node; next: CPG in agreed order)
- * is the caller's business, not this module's.
+ * The cluster state: what every node holds and agrees on. VM definitions,
+ * nodes, placement rules, settings, and the manager's view (per VM: desired
+ * state, manager state, assigned node, assignment epoch; per node: online,
+ * fence-pending, fenced...). Pure data with strict (de)serialization.
+ *
+ * It changes only through state_apply() (ops.c), fed with the same ops in
+ * the same (CPG agreed) order on every node; every applied op bumps the
+ * version. How ops travel is repl.c's business, not this module's.
  */
 #ifndef HV_CLUSTER_STATE_H
 #define HV_CLUSTER_STATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,31 +19,178 @@
 
 #include "vm.h"
 
-#define STATE_FORMAT_VERSION 1
+#define STATE_FORMAT_VERSION 2
 #define STATE_MAX_VMS 4096
+#define STATE_MAX_NODES 64
+#define STATE_MAX_RULES 1024
+#define RULE_MAX_VMS 32
+#define STATE_REASON_MAX 512
+#define STATE_FENCE_HISTORY 32
 
 typedef struct cluster_state cluster_state_t;
 
+/* --- the manager's view of a VM --------------------------------------------- */
+
+enum vm_ha_state {
+	VM_HA_STOPPED,	/* not assigned to any node */
+	VM_HA_STARTING, /* assigned: the node starts it (or restarts it) */
+	VM_HA_STARTED,	/* the node reported it running in this epoch */
+	VM_HA_STOPPING, /* the node stops it */
+	VM_HA_FENCE,	/* its node is gone: wait until that node is fenced */
+	VM_HA_RECOVERY, /* its node is fenced: to be placed elsewhere */
+	VM_HA_ERROR,	/* given up (restart limit, ...): see reason; stop to clear */
+};
+
+/* What the node running a VM last reported (vm.report); the manager acts on it. */
+enum vm_event {
+	VM_EVENT_NONE,
+	VM_EVENT_RUNNING,  /* started (or found running) in event_epoch */
+	VM_EVENT_STOPPED,  /* stopped as asked */
+	VM_EVENT_FAILED,   /* could not start, or QEMU died: event_reason */
+	VM_EVENT_POWEROFF, /* the guest powered itself off */
+};
+
+struct vm_status {
+	bool want_running;   /* desired: started (true) or stopped */
+	enum vm_ha_state state;
+	uint32_t node;	     /* assigned node id, 0 none */
+	uint64_t epoch;	     /* bumped at every assignment; reports of older epochs are stale */
+	bool takeover;	     /* the start may PREEMPT keys of a fenced node */
+	uint32_t restarts;   /* restarts on @node within the window */
+	uint64_t window_ms;  /* start of the restart window (leader's clock) */
+	uint32_t failed_node; /* the node it was moved away from after too many restarts */
+	char reason[STATE_REASON_MAX]; /* why it is where it is, or why not running */
+	enum vm_event event;
+	uint64_t event_epoch;
+	uint32_t event_node;
+	char event_reason[STATE_REASON_MAX];
+};
+
+/* --- nodes ------------------------------------------------------------------ */
+
+enum node_status {
+	NODE_JOINING,	    /* seen, not yet reported clean: gets nothing */
+	NODE_ONLINE,
+	NODE_FENCE_PENDING, /* gone; its VMs stay down until it is fenced */
+	NODE_FENCED,	    /* gone and fenced */
+};
+
+struct node_info {
+	uint32_t id;
+	char name[VM_NAME_MAX + 1];
+	unsigned int vcpus;
+	uint64_t memory_mb;
+	char domain[VM_NAME_MAX + 1]; /* failure domain; "" = its own */
+	enum vm_class clearance;
+	bool maintenance;
+	enum node_status status;
+	bool ready;	       /* reported clean (no leftover VM, keys re-registered) since it joined */
+	uint64_t fenced_ms;    /* when the last fence of it was confirmed */
+};
+
+/* --- rules ------------------------------------------------------------------ */
+
+enum rule_type {
+	RULE_ANTI_AFFINITY,
+	RULE_AFFINITY,
+	RULE_TIER_SEPARATION,
+};
+
+enum rule_scope {
+	RULE_SCOPE_NODE,
+	RULE_SCOPE_DOMAIN,
+};
+
+struct rule {
+	char name[VM_NAME_MAX + 1];
+	enum rule_type type;
+	bool hard;
+	enum rule_scope scope;
+	char vms[RULE_MAX_VMS][VM_NAME_MAX + 1];
+	size_t nvms;
+	char app[VM_NAME_MAX + 1]; /* tier separation */
+};
+
+/* --- settings ------------------------------------------------------------------ */
+
+struct cluster_settings {
+	unsigned int cpu_overcommit_pct; /* 100 = none */
+	unsigned int mem_overcommit_pct;
+	unsigned int restart_max;	 /* restarts on one node within the window, then move */
+	unsigned int restart_window_s;
+};
+
+/* One fence of a node, as the leader recorded it. */
+struct fence_record {
+	uint32_t node;
+	bool ok;
+	uint64_t at_ms;
+	uint32_t by;	       /* the leader that fenced */
+	char detail[STATE_REASON_MAX];
+};
+
 cluster_state_t *state_create(void);
 void state_destroy(cluster_state_t *s);
+/* Deep copy (for what-if planning); NULL on allocation failure. */
+cluster_state_t *state_dup(const cluster_state_t *s);
 
 uint64_t state_version(const cluster_state_t *s);
+void state_bump(cluster_state_t *s);
 
-/* Lookups; the pointer stays valid until the next change of the state. */
+/* Lookups; pointers stay valid until the next change of the state. */
 const struct vm_def *state_vm_find(const cluster_state_t *s, const char *name);
 size_t state_vm_count(const cluster_state_t *s);
 const struct vm_def *state_vm_at(const cluster_state_t *s, size_t i);
+const struct vm_status *state_vm_status(const cluster_state_t *s, const char *name);
+struct vm_status *state_vm_status_mut(cluster_state_t *s, const char *name);
 
-/* Add a validated definition: -EEXIST (name or uuid taken) or -ENOSPC, with a message. */
+/* Add a validated definition (stopped, not wanted): -EEXIST or -ENOSPC, with a message. */
 int state_vm_add(cluster_state_t *s, const struct vm_def *def, char *err, size_t errlen);
-/* Remove by name: -ENOENT if there is none. */
+/* Remove by name: -ENOENT if there is none. Rules keep naming it (a rule may outlive a VM). */
 int state_vm_del(cluster_state_t *s, const char *name);
 
-/* The whole state as {"format": 1, "version": N, "vms": [...]} (new reference). */
+size_t state_node_count(const cluster_state_t *s);
+const struct node_info *state_node_at(const cluster_state_t *s, size_t i);
+const struct node_info *state_node_find(const cluster_state_t *s, uint32_t id);
+const struct node_info *state_node_by_name(const cluster_state_t *s, const char *name);
+struct node_info *state_node_mut(cluster_state_t *s, uint32_t id);
+/* Insert or find node @id; NULL when the table is full. */
+struct node_info *state_node_upsert(cluster_state_t *s, uint32_t id);
+
+size_t state_rule_count(const cluster_state_t *s);
+const struct rule *state_rule_at(const cluster_state_t *s, size_t i);
+const struct rule *state_rule_find(const cluster_state_t *s, const char *name);
+int state_rule_add(cluster_state_t *s, const struct rule *r, char *err, size_t errlen);
+int state_rule_del(cluster_state_t *s, const char *name);
+
+const struct cluster_settings *state_settings(const cluster_state_t *s);
+struct cluster_settings *state_settings_mut(cluster_state_t *s);
+
+void state_fence_record(cluster_state_t *s, const struct fence_record *f);
+size_t state_fence_count(const cluster_state_t *s);
+const struct fence_record *state_fence_at(const cluster_state_t *s, size_t i); /* oldest first */
+
+const char *vm_ha_state_name(enum vm_ha_state st);
+int vm_ha_state_parse(const char *s, enum vm_ha_state *st);
+const char *node_status_name(enum node_status st);
+int node_status_parse(const char *s, enum node_status *st);
+const char *vm_event_name(enum vm_event ev);
+int vm_event_parse(const char *s, enum vm_event *ev);
+const char *rule_type_name(enum rule_type t);
+int rule_type_parse(const char *s, enum rule_type *t);
+
+/* Rules and node infos as JSON and back (strict: unknown keys, bad types refused). */
+json_t *rule_to_json(const struct rule *r);
+int rule_from_json(const json_t *j, struct rule *r, char *err, size_t errlen);
+json_t *vm_status_to_json(const struct vm_status *st);
+json_t *node_info_to_json(const struct node_info *n);
+
+/* The whole state as {"format": 2, "version": N, ...} (new reference). */
 json_t *state_to_json(const cluster_state_t *s);
 /*
  * Replace @s by the state in @j, all or nothing: on any error (unknown
  * format, a bad VM, duplicates) @s is unchanged and @err says what and where.
+ * Format 1 files (VM definitions only) are read too.
  */
 int state_from_json(cluster_state_t *s, const json_t *j, char *err, size_t errlen);
 

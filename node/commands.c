@@ -30,6 +30,43 @@ json_t *command_error(int *status, int err, const char *fmt, ...)
 	return json_pack("{s:s}", "error", msg);
 }
 
+static json_t *status_nodes(struct hvnoded *d)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < state_node_count(d->state); i++) {
+		const struct node_info *n = state_node_at(d->state, i);
+		size_t vms = 0;
+
+		for (size_t k = 0; k < state_vm_count(d->state); k++)
+			vms += state_vm_status(d->state, state_vm_at(d->state, k)->name)->node == n->id;
+		json_array_append_new(a, json_pack("{s:I,s:s,s:s,s:b,s:I,s:I,s:I}", "id",
+						   (json_int_t)n->id, "name", n->name, "state",
+						   node_status_name(n->status), "maintenance",
+						   n->maintenance, "vcpus", (json_int_t)n->vcpus,
+						   "memory", (json_int_t)n->memory_mb, "vms",
+						   (json_int_t)vms));
+	}
+	return a;
+}
+
+static json_t *status_vms(struct hvnoded *d)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < state_vm_count(d->state); i++) {
+		const struct vm_def *def = state_vm_at(d->state, i);
+		const struct vm_status *st = state_vm_status(d->state, def->name);
+		const struct node_info *n = st->node ? state_node_find(d->state, st->node) : NULL;
+
+		json_array_append_new(a, json_pack("{s:s,s:s,s:o,s:I,s:s}", "name", def->name,
+						   "state", vm_ha_state_name(st->state), "node",
+						   n ? json_string(n->name) : json_null(), "epoch",
+						   (json_int_t)st->epoch, "reason", st->reason));
+	}
+	return a;
+}
+
 static json_t *cmd_status(struct hvnoded *d, struct ipc_request *req, json_t *args,
 			  int *status)
 {
@@ -71,6 +108,9 @@ static json_t *cmd_status(struct hvnoded *d, struct ipc_request *req, json_t *ar
 		json_object_set_new(res, "reservation_key", json_string(key));
 		json_object_set_new(res, "initiator", json_string(initiator));
 	}
+	json_object_set_new(res, "nodes", status_nodes(d));
+	json_object_set_new(res, "vms", status_vms(d));
+	json_object_set_new(res, "state_version", json_integer((json_int_t)state_version(d->state)));
 	if (leader)
 		json_object_set_new(res, "leader_name",
 				    json_string(leader == local ? d->cfg.node_name
@@ -94,6 +134,12 @@ static const struct {
 	{ "vm.shutdown", cmd_vm_shutdown },
 	{ "vm.pause", cmd_vm_pause },
 	{ "vm.resume", cmd_vm_resume },
+	{ "vm.explain", cmd_vm_explain },
+	{ "rule.add", cmd_rule_add },
+	{ "rule.list", cmd_rule_list },
+	{ "rule.show", cmd_rule_show },
+	{ "rule.del", cmd_rule_del },
+	{ "plan", cmd_plan },
 };
 
 json_t *command_run(struct hvnoded *d, struct ipc_request *req, const char *cmd, json_t *args,

@@ -27,6 +27,9 @@ enum key_type {
 	KEY_LOG_LEVEL,
 	KEY_UID,	/* 1000..4294967294 */
 	KEY_COUNT,	/* 1..65536 */
+	KEY_MEMORY_MB,	/* 1..16777216 */
+	KEY_SECONDS,	/* 0..3600 */
+	KEY_CLASS,	/* public, internal, confidential, secret */
 };
 
 struct key_def {
@@ -43,7 +46,12 @@ static const struct key_def keys[] = {
 	{ "node", "state_dir", KEY_PATH, CFG_OFF(state_dir) },
 	{ "node", "run_dir", KEY_PATH, CFG_OFF(run_dir) },
 	{ "node", "ipc_name", KEY_NAME, CFG_OFF(ipc_name) },
+	{ "node", "vcpus", KEY_COUNT, CFG_OFF(node_vcpus) },
+	{ "node", "memory_mb", KEY_MEMORY_MB, CFG_OFF(node_memory_mb) },
+	{ "node", "domain", KEY_NAME, CFG_OFF(node_domain) },
+	{ "node", "clearance", KEY_CLASS, CFG_OFF(node_clearance) },
 	{ "cluster", "name", KEY_NAME, CFG_OFF(cluster_name) },
+	{ "cluster", "quorum_loss_stop_s", KEY_SECONDS, CFG_OFF(quorum_loss_stop_s) },
 	{ "log", "target", KEY_LOG_TARGET, CFG_OFF(log_target) },
 	{ "log", "file", KEY_PATH, CFG_OFF(log_file) },
 	{ "log", "level", KEY_LOG_LEVEL, CFG_OFF(log_level) },
@@ -187,10 +195,22 @@ static int set_value(struct parser *p, struct hv_config *cfg, const struct key_d
 			return fail(p, "[log] target: '%s' is not one of stderr, syslog, file",
 				    value);
 		return 0;
+	case KEY_CLASS:
+		if (strcmp(value, "public") && strcmp(value, "internal") &&
+		    strcmp(value, "confidential") && strcmp(value, "secret"))
+			return fail(p, "[%s] %s: '%s' is not one of public, internal, confidential, "
+				       "secret",
+				    k->section, k->key, value);
+		return set_string(p, field, value);
 	case KEY_UID:
-	case KEY_COUNT: {
-		unsigned long long lo = k->type == KEY_UID ? 1000 : 1;
-		unsigned long long hi = k->type == KEY_UID ? 4294967294ULL : 65536;
+	case KEY_COUNT:
+	case KEY_MEMORY_MB:
+	case KEY_SECONDS: {
+		unsigned long long lo = k->type == KEY_UID ? 1000 : k->type == KEY_SECONDS ? 0 : 1;
+		unsigned long long hi = k->type == KEY_UID	     ? 4294967294ULL
+					: k->type == KEY_MEMORY_MB ? 16777216
+					: k->type == KEY_SECONDS   ? 3600
+								   : 65536;
 		unsigned long long n;
 		char *end;
 
@@ -286,6 +306,11 @@ static int set_defaults(struct parser *p, struct hv_config *cfg)
 	if (!cfg->nbdkit_plugin &&
 	    set_string(p, &cfg->nbdkit_plugin, HV_PLUGIN_DIR "/nbdkit-hviscsi-plugin.so"))
 		return -ENOMEM;
+	if (!cfg->node_memory_mb) {
+		long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+
+		cfg->node_memory_mb = pages > 0 && psize > 0 ? (unsigned int)((unsigned long long)pages * psize >> 20) : 1024;
+	}
 	if (!cfg->vm_uid_base)
 		cfg->vm_uid_base = 640000;
 	if (!cfg->vm_uid_count)
@@ -363,5 +388,7 @@ void hv_config_free(struct hv_config *cfg)
 	free(cfg->qemu);
 	free(cfg->nbdkit);
 	free(cfg->nbdkit_plugin);
+	free(cfg->node_domain);
+	free(cfg->node_clearance);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -35,6 +35,11 @@ struct hv_config {
 	char *qemu;		   /* [vm] qemu binary */
 	char *nbdkit;		   /* [vm] nbdkit binary */
 	char *nbdkit_plugin;	   /* [vm] nbdkit_plugin: our iSCSI plugin (.so) */
+	unsigned int node_vcpus;   /* [node] vcpus: capacity for placement; default: online CPUs */
+	unsigned int node_memory_mb; /* [node] memory_mb: default: physical memory */
+	char *node_domain;	   /* [node] domain: failure domain (rack, room); default: none */
+	char *node_clearance;	   /* [node] clearance: highest guest classification allowed */
+	unsigned int quorum_loss_stop_s; /* [cluster] quorum_loss_stop_s: stop VMs after (0) */
 };
 
 #ifndef HV_PLUGIN_DIR

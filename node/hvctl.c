@@ -34,6 +34,9 @@ const char hvctl_main_help[] =
 	"  vm start|stop|shutdown|pause|resume NAME\n"
 	"  vm console-log NAME    the end of a VM's serial console\n"
 	"  vm delete NAME         remove a stopped VM's definition (its disks stay)\n"
+	"  vm explain NAME        where a VM runs and why; what placement says now\n"
+	"  rule add|list|show|del placement rules (see 'hvctl help rule')\n"
+	"  plan --fail NODE[,..]  what if nodes failed: where their VMs would go\n"
 	"  help [COMMAND]         help on a command\n"
 	"\n"
 	"Options:\n"
@@ -97,7 +100,7 @@ static int request(const struct ctl *ctl, const char *cmd, json_t *args, json_t 
 		*exit_code = EXIT_UNREACHABLE;
 		return -1;
 	}
-	req = json_pack("{s:s,s:O}", "cmd", cmd, "args", args ? args : json_object());
+	req = json_pack("{s:s,s:o}", "cmd", cmd, "args", args ? json_incref(args) : json_object());
 	text = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	json_decref(req);
 	buf = malloc(HV_IPC_MAX_MSG);
@@ -184,7 +187,7 @@ static const char *yesno(json_t *b)
 
 static int do_status(struct ctl *ctl, int argc, char **argv)
 {
-	json_t *res, *members, *m, *leader;
+	json_t *res, *members, *m, *v, *leader;
 	json_int_t local, leader_id;
 	size_t i;
 	int rc;
@@ -232,6 +235,35 @@ static int do_status(struct ctl *ctl, int argc, char **argv)
 		       id == leader_id ? "leader" : "", id == leader_id && id == local ? ", " : "",
 		       id == local ? "this node" : "");
 	}
+	m = json_object_get(res, "nodes");
+	printf("\nNodes: %zu\n  %-6s %-16s %-14s %6s %9s %4s\n", json_array_size(m), "ID", "NAME",
+	       "STATE", "VCPUS", "MEMORY", "VMS");
+	json_array_foreach(m, i, v)
+	{
+		bool fence = !strcmp(json_string_value(json_object_get(v, "state")) ?: "",
+				     "fence-pending");
+
+		printf("  %-6lld %-16s %-14s %6lld %8lldM %4lld%s\n",
+		       (long long)json_integer_value(json_object_get(v, "id")),
+		       json_string_value(json_object_get(v, "name")),
+		       json_string_value(json_object_get(v, "state")),
+		       (long long)json_integer_value(json_object_get(v, "vcpus")),
+		       (long long)json_integer_value(json_object_get(v, "memory")),
+		       (long long)json_integer_value(json_object_get(v, "vms")),
+		       fence ? "  <-- NOT FENCED YET: its VMs stay down" : "");
+	}
+	m = json_object_get(res, "vms");
+	printf("\nVMs: %zu\n  %-24s %-10s %-16s %s\n", json_array_size(m), "NAME", "STATE", "NODE",
+	       "REASON");
+	json_array_foreach(m, i, v)
+	{
+		json_t *node = json_object_get(v, "node");
+
+		printf("  %-24s %-10s %-16s %s\n", json_string_value(json_object_get(v, "name")),
+		       json_string_value(json_object_get(v, "state")),
+		       json_is_string(node) ? json_string_value(node) : "-",
+		       json_string_value(json_object_get(v, "reason")));
+	}
 	json_decref(res);
 	return 0;
 }
@@ -274,6 +306,8 @@ static const struct command {
 } commands[] = {
 	{ "status", do_status, status_help },
 	{ "vm", hvctl_vm, hvctl_vm_help },
+	{ "rule", hvctl_rule, hvctl_rule_help },
+	{ "plan", hvctl_plan, hvctl_plan_help },
 };
 
 static const struct command *find_command(const char *name)

@@ -17,6 +17,8 @@ struct ctl {
 
 extern const char hvctl_main_help[];
 extern const char hvctl_vm_help[];
+extern const char hvctl_rule_help[];
+extern const char hvctl_plan_help[];
 
 /* Print "hvctl: <msg>" and @help (the main help when NULL) on stderr; returns EXIT_USAGE. */
 int usage_error(const char *help, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -33,5 +35,9 @@ int call(const struct ctl *ctl, const char *cmd, json_t *args, json_t **res);
 void print_json(json_t *obj);
 
 int hvctl_vm(struct ctl *ctl, int argc, char **argv);
+/* hvctl_rule.c: rule add|list|show|del, plan --fail, and vm explain (argv[0] "explain"). */
+int hvctl_rule(struct ctl *ctl, int argc, char **argv);
+int hvctl_plan(struct ctl *ctl, int argc, char **argv);
+int hvctl_vm_explain(struct ctl *ctl, int argc, char **argv);
 
 #endif

@@ -35,6 +35,8 @@ const char hvctl_vm_help[] =
 	"  vm console-log NAME [--lines N]\n"
 	"                             the last N lines (default 50) of the serial console\n"
 	"  vm delete NAME             remove the definition of a stopped VM (disks stay)\n"
+	"  vm explain NAME            where it runs and why; what placement says now\n"
+	"                             (see 'hvctl vm explain --help')\n"
 	"\n"
 	"With --json, list prints an array of {name, state, node, ...}, show and the\n"
 	"other subcommands an object.\n";
@@ -476,6 +478,8 @@ int hvctl_vm(struct ctl *ctl, int argc, char **argv)
 		return vm_shutdown(ctl, argc, argv);
 	if (!strcmp(argv[0], "console-log"))
 		return vm_console(ctl, argc, argv);
+	if (!strcmp(argv[0], "explain"))
+		return hvctl_vm_explain(ctl, argc, argv);
 	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
 		if (!strcmp(argv[0], simple[i].name))
 			return vm_simple(ctl, argc, argv, simple[i].cmd, simple[i].done);

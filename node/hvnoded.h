@@ -14,19 +14,33 @@
 
 struct ipc_server;
 struct vm_run;
+struct agent;
 
 struct hvnoded {
 	struct hv_config cfg;
 	qb_loop_t *loop;
 	membership_t *membership;
 	struct ipc_server *ipc;
-	cluster_state_t *state;	   /* the VM definitions (replicated by a later change) */
+	cluster_state_t *state;	   /* the replicated cluster state (cluster.c keeps it in sync) */
+	struct agent *agent;	   /* cluster.c */
 	char state_path[4096];
 	struct vm_run *runs;	   /* VMs of this node with a runtime, see vmrun.c */
 	char last_membership[512]; /* last logged membership line */
 	int work_pipe[2];	   /* workers -> loop: finished jobs */
 	unsigned int work_running;
 };
+
+/* How a VM's run on this node ended. */
+enum vm_gone {
+	VM_GONE_ASKED,	  /* stopped as asked */
+	VM_GONE_POWEROFF, /* the guest powered off (by itself, or by vm shutdown) */
+	VM_GONE_FAILED,	  /* the start failed or QEMU died; see the reason */
+};
+
+/* The agent (cluster.c) learns what the local runs do. */
+void agent_vm_running(struct hvnoded *d, const char *name, uint64_t epoch);
+void agent_vm_gone(struct hvnoded *d, const char *name, uint64_t epoch, enum vm_gone how,
+		   const char *reason);
 
 /* Who asks: the peer credentials libqb IPC gives for a connection. */
 struct ipc_client {
@@ -70,6 +84,13 @@ COMMAND(cmd_vm_stop);
 COMMAND(cmd_vm_shutdown);
 COMMAND(cmd_vm_pause);
 COMMAND(cmd_vm_resume);
+/* rulecmd.c */
+COMMAND(cmd_vm_explain);
+COMMAND(cmd_rule_add);
+COMMAND(cmd_rule_list);
+COMMAND(cmd_rule_show);
+COMMAND(cmd_rule_del);
+COMMAND(cmd_plan);
 
 /*
  * Check that every disk of @def can be used: a valid iSCSI URL, reachable,
@@ -86,6 +107,31 @@ int work_submit(struct hvnoded *d, int (*fn)(void *arg), void (*done)(void *arg,
 		void *arg);
 int work_init(struct hvnoded *d);
 void work_fini(struct hvnoded *d);
+
+/* --- cluster.c: this node's part of the cluster ---------------------------------- */
+
+int cluster_init(struct hvnoded *d);
+void cluster_fini(struct hvnoded *d);
+void cluster_confchg(struct hvnoded *d, const uint32_t *ids, size_t n);
+void cluster_deliver(struct hvnoded *d, uint32_t nodeid, const void *msg, size_t len);
+void cluster_changed(struct hvnoded *d);
+
+/* What hvctl waits for after its change was applied. */
+#define CLUSTER_WAIT_APPLIED 0
+#define CLUSTER_WAIT_STARTED 1
+#define CLUSTER_WAIT_STOPPED 2
+
+/*
+ * Send @op (borrowed; a "req" id is added) to the cluster for @req, which is
+ * answered when the op was applied (or refused), or, with WAIT_STARTED or
+ * WAIT_STOPPED, when VM @vm got there (or could not), within @timeout_s (0:
+ * default). 0, or -errno with @err (not quorate, syncing) and @req untouched.
+ */
+int cluster_submit(struct hvnoded *d, json_t *op, struct ipc_request *req, int wait,
+		   const char *vm, unsigned int timeout_s, char *err, size_t errlen);
+
+/* The VM as `vm show` presents it: definition, manager state, local runtime facts. */
+json_t *cluster_vm_json(struct hvnoded *d, const struct vm_def *def);
 
 /* Helper for command handlers: an {"error": msg} object and *status = err. */
 json_t *command_error(int *status, int err, const char *fmt, ...)

@@ -85,6 +85,8 @@ static void on_membership_changed(membership_t *m, void *arg)
 		len += snprintf(now + len, sizeof(now) - len, "%s%u", i ? " " : "", members[i].id);
 	if (len > 0 && (size_t)len < sizeof(now))
 		snprintf(now + len, sizeof(now) - len, "]");
+	d->membership = m; /* callbacks may come from inside membership_create() */
+	cluster_changed(d);
 	if (strcmp(now, d->last_membership) == 0)
 		return;
 	snprintf(d->last_membership, sizeof(d->last_membership), "%s", now);
@@ -93,13 +95,24 @@ static void on_membership_changed(membership_t *m, void *arg)
 
 static void on_deliver(membership_t *m, uint32_t nodeid, const void *msg, size_t len, void *arg)
 {
-	/* The replicated state comes with a later change; until then nothing is sent. */
-	qb_log(LOG_WARNING, "ignoring a %zu-byte group message from node %u", len, nodeid);
+	struct hvnoded *d = arg;
+
+	d->membership = m;
+	cluster_deliver(d, nodeid, msg, len);
+}
+
+static void on_confchg(membership_t *m, const uint32_t *ids, size_t n, void *arg)
+{
+	struct hvnoded *d = arg;
+
+	d->membership = m;
+	cluster_confchg(d, ids, n);
 }
 
 static const struct membership_ops membership_ops = {
 	.changed = on_membership_changed,
 	.deliver = on_deliver,
+	.confchg = on_confchg,
 };
 
 static int make_dir(const char *path, mode_t mode)
@@ -171,11 +184,16 @@ static int run(struct hvnoded *d)
 		goto err_work;
 	}
 
+	rc = cluster_init(d);
+	if (rc) {
+		qb_log(LOG_ERR, "cannot set up the cluster agent: %s", strerror(-rc));
+		goto err_vmrun;
+	}
 	rc = ipc_server_start(d);
 	if (rc) {
 		qb_log(LOG_ERR, "cannot serve IPC service '%s': %s", d->cfg.ipc_name,
 		       strerror(-rc));
-		goto err_vmrun;
+		goto err_cluster;
 	}
 	d->membership = membership_create(d->loop, d->cfg.cluster_name, &membership_ops, d);
 	if (!d->membership) {
@@ -188,7 +206,9 @@ static int run(struct hvnoded *d)
 
 	vmrun_fini(d);
 	membership_destroy(d->membership);
+	d->membership = NULL;
 	ipc_server_stop(d);
+	cluster_fini(d);
 	work_fini(d);
 	qb_loop_destroy(d->loop);
 	state_destroy(d->state);
@@ -196,6 +216,8 @@ static int run(struct hvnoded *d)
 	return 0;
 err_ipc:
 	ipc_server_stop(d);
+err_cluster:
+	cluster_fini(d);
 err_vmrun:
 	vmrun_fini(d);
 err_work:

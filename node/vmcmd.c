@@ -37,11 +37,7 @@ static const struct vm_def *find_vm(struct hvnoded *d, json_t *args, json_t **re
 
 static json_t *vm_json(struct hvnoded *d, const struct vm_def *def)
 {
-	json_t *j = vm_def_to_json(def);
-
-	if (j)
-		vmrun_describe(d, def->name, j);
-	return j;
+	return cluster_vm_json(d, def);
 }
 
 json_t *cmd_vm_list(struct hvnoded *d, struct ipc_request *req, json_t *args, int *status)
@@ -62,12 +58,6 @@ json_t *cmd_vm_show(struct hvnoded *d, struct ipc_request *req, json_t *args, in
 	return def ? vm_json(d, def) : res;
 }
 
-/* Persist, or undo: a definition that is not on disk was not created. */
-static int save_state(struct hvnoded *d, char *err, size_t errlen)
-{
-	return statefile_save(d->state_path, d->state, err, errlen);
-}
-
 struct create_job {
 	struct hvnoded *d;
 	struct ipc_request *req;
@@ -75,34 +65,30 @@ struct create_job {
 	char err[1024];
 };
 
+/* The disks were probed (in a worker): define the VM cluster-wide. */
 static void create_done(void *arg, int rc)
 {
 	struct create_job *job = arg;
 	struct hvnoded *d = job->d;
 	char err[1024];
-	json_t *res;
+	json_t *op;
 
 	if (rc) {
 		qb_log(LOG_WARNING, "vm %s: not created: %s", job->def.name, job->err);
 		ipc_request_fail(job->req, rc, "vm %s: %s", job->def.name, job->err);
 		goto out;
 	}
-	/* checked again: another create may have won while the disks were probed */
-	rc = state_vm_add(d->state, &job->def, err, sizeof(err));
-	if (!rc) {
-		rc = save_state(d, err, sizeof(err));
-		if (rc)
-			state_vm_del(d->state, job->def.name);
-	}
+	op = json_pack("{s:s,s:o}", "op", "vm.create", "def", vm_def_to_json(&job->def));
+	rc = op ? cluster_submit(d, op, job->req, CLUSTER_WAIT_APPLIED, job->def.name, 0, err,
+				 sizeof(err))
+		: -ENOMEM;
+	json_decref(op);
 	if (rc) {
-		ipc_request_fail(job->req, rc, "%s", err);
+		ipc_request_fail(job->req, rc, "vm %s not created: %s", job->def.name, err);
 		goto out;
 	}
-	qb_log(LOG_NOTICE, "vm %s created: uuid %s, %u vcpus, %" PRIu64 " MiB, %zu disks",
+	qb_log(LOG_NOTICE, "vm %s: create sent: uuid %s, %u vcpus, %" PRIu64 " MiB, %zu disks",
 	       job->def.name, job->def.uuid, job->def.vcpus, job->def.memory_mb, job->def.ndisks);
-	res = vm_json(d, state_vm_find(d->state, job->def.name));
-	ipc_request_reply(job->req, 0, res);
-	json_decref(res);
 out:
 	free(job);
 }
@@ -153,29 +139,37 @@ json_t *cmd_vm_create(struct hvnoded *d, struct ipc_request *req, json_t *args, 
 	return NULL;
 }
 
+/* Send @op for VM @def and answer @req when it is applied (or the VM got to @wait). */
+static json_t *submit(struct hvnoded *d, struct ipc_request *req, json_t *op,
+		      const struct vm_def *def, int wait, unsigned int timeout, int *status)
+{
+	char err[1024];
+	int rc;
+
+	if (!op)
+		return command_error(status, -ENOMEM, "out of memory");
+	rc = cluster_submit(d, op, req, wait, def->name, timeout, err, sizeof(err));
+	json_decref(op);
+	if (rc)
+		return command_error(status, rc, "vm %s: %s", def->name, err);
+	return NULL;
+}
+
 json_t *cmd_vm_delete(struct hvnoded *d, struct ipc_request *req, json_t *args, int *status)
 {
 	const struct vm_def *def;
-	struct vm_def copy;
+	const struct vm_status *st;
 	json_t *res = NULL;
-	char err[1024];
-	int rc;
 
 	def = find_vm(d, args, &res, status);
 	if (!def)
 		return res;
-	if (vmrun_is_active(d, def->name))
-		return command_error(status, -EBUSY, "vm %s is not stopped; stop it first",
-				     def->name);
-	copy = *def;
-	state_vm_del(d->state, copy.name);
-	rc = save_state(d, err, sizeof(err));
-	if (rc) {
-		state_vm_add(d->state, &copy, err, sizeof(err));
-		return command_error(status, rc, "vm %s not deleted: %s", copy.name, err);
-	}
-	qb_log(LOG_NOTICE, "vm %s deleted (uuid %s)", copy.name, copy.uuid);
-	return json_pack("{s:s,s:s}", "name", copy.name, "uuid", copy.uuid);
+	st = state_vm_status(d->state, def->name);
+	if (st->state != VM_HA_STOPPED || st->want_running)
+		return command_error(status, -EBUSY, "vm %s is not stopped (%s); stop it first",
+				     def->name, vm_ha_state_name(st->state));
+	return submit(d, req, json_pack("{s:s,s:s}", "op", "vm.delete", "name", def->name), def,
+		      CLUSTER_WAIT_APPLIED, 0, status);
 }
 
 /* The last @lines lines of the VM's console log. */
@@ -233,7 +227,35 @@ json_t *cmd_vm_console(struct hvnoded *d, struct ipc_request *req, json_t *args,
 	return res;
 }
 
-/* start/stop/...: look the VM up, hand over to vmrun, which replies later. */
+static json_t *want(struct hvnoded *d, struct ipc_request *req, json_t *args, int *status,
+		    bool running)
+{
+	json_int_t timeout = json_integer_value(json_object_get(args, "timeout"));
+	const struct vm_def *def;
+	json_t *res = NULL;
+
+	def = find_vm(d, args, &res, status);
+	if (!def)
+		return res;
+	if (timeout < 0 || timeout > 3600)
+		timeout = 0;
+	return submit(d, req,
+		      json_pack("{s:s,s:s,s:b}", "op", "vm.want", "name", def->name, "running",
+				running),
+		      def, running ? CLUSTER_WAIT_STARTED : CLUSTER_WAIT_STOPPED,
+		      (unsigned int)timeout, status);
+}
+
+json_t *cmd_vm_start(struct hvnoded *d, struct ipc_request *req, json_t *args, int *status)
+{
+	return want(d, req, args, status, true);
+}
+
+json_t *cmd_vm_stop(struct hvnoded *d, struct ipc_request *req, json_t *args, int *status)
+{
+	return want(d, req, args, status, false);
+}
+
 #define RUN_COMMAND(fn, call)                                                                    \
 	json_t *fn(struct hvnoded *d, struct ipc_request *req, json_t *args, int *status)       \
 	{                                                                                       \
@@ -247,8 +269,6 @@ json_t *cmd_vm_console(struct hvnoded *d, struct ipc_request *req, json_t *args,
 		return NULL;                                                                    \
 	}
 
-RUN_COMMAND(cmd_vm_start, vmrun_start(d, def, req))
-RUN_COMMAND(cmd_vm_stop, vmrun_stop(d, def->name, req))
 RUN_COMMAND(cmd_vm_pause, vmrun_pause(d, def->name, req))
 RUN_COMMAND(cmd_vm_resume, vmrun_resume(d, def->name, req))
 
@@ -257,12 +277,29 @@ json_t *cmd_vm_shutdown(struct hvnoded *d, struct ipc_request *req, json_t *args
 	json_int_t timeout = json_integer_value(json_object_get(args, "timeout"));
 	const struct vm_def *def;
 	json_t *res = NULL;
+	char err[1024];
+	int rc;
 
 	def = find_vm(d, args, &res, status);
 	if (!def)
 		return res;
 	if (timeout <= 0 || timeout > 3600)
 		timeout = 120;
-	vmrun_shutdown(d, def->name, timeout, req);
-	return NULL;
+	if (!vmrun_is_active(d, def->name)) {
+		const struct vm_status *st = state_vm_status(d->state, def->name);
+		const struct node_info *n = st->node ? state_node_find(d->state, st->node) : NULL;
+
+		if (n)
+			return command_error(status, -EINVAL,
+					     "vm %s runs on node %s, not here: run vm shutdown there",
+					     def->name, n->name);
+		return command_error(status, -EINVAL, "vm %s is not running", def->name);
+	}
+	rc = vmrun_shutdown(d, def->name, timeout, err, sizeof(err));
+	if (rc)
+		return command_error(status, rc, "%s", err);
+	/* the guest powers off; wanting it stopped keeps the manager from starting it again */
+	return submit(d, req,
+		      json_pack("{s:s,s:s,s:b}", "op", "vm.want", "name", def->name, "running", 0),
+		      def, CLUSTER_WAIT_STOPPED, (unsigned int)timeout + 30, status);
 }

@@ -58,11 +58,14 @@ struct vm_run {
 	unsigned int nbd_alive;
 	bool luns_held;
 	qemu_vm_t *qemu;
-	struct ipc_request *pending; /* the start/stop waiting for its end */
+	uint64_t epoch;	/* the assignment this run carries out */
+	bool takeover;	/* the start may PREEMPT a fenced node's keys */
+	enum vm_gone gone; /* how it ends: asked (stop), poweroff (shutdown or guest), failed */
 	qb_loop_timer_handle timer;
 	bool timer_armed;
 	unsigned int socket_polls;
 	bool failed;		/* unwinding after a failed start */
+	bool worker_busy;	/* a LUN job runs: teardown waits for it */
 };
 
 static struct vm_run *find_run(struct hvnoded *d, const char *name)
@@ -107,21 +110,13 @@ void vmrun_describe(struct hvnoded *d, const char *name, json_t *obj)
 
 /* --- the end of a start or stop ------------------------------------------ */
 
-static void reply_pending(struct vm_run *r, int status)
+/* The run is over: tell the agent how it ended. */
+static void finished(struct vm_run *r)
 {
-	json_t *res;
+	enum vm_gone gone = r->failed ? VM_GONE_FAILED : r->gone;
 
-	if (!r->pending)
-		return;
-	if (status) {
-		ipc_request_fail(r->pending, status, "vm %s: %s", r->def.name, r->last_error);
-	} else {
-		res = vm_def_to_json(&r->def);
-		vmrun_describe(r->d, r->def.name, res);
-		ipc_request_reply(r->pending, 0, res);
-		json_decref(res);
-	}
-	r->pending = NULL;
+	r->failed = false;
+	agent_vm_gone(r->d, r->def.name, r->epoch, gone, r->last_error);
 }
 
 __attribute__((format(printf, 2, 3))) static void set_error(struct vm_run *r, const char *fmt, ...)
@@ -217,6 +212,7 @@ static void released(void *arg, int rc)
 	struct lun_job *job = arg;
 	struct vm_run *r = job->r;
 
+	r->worker_busy = false;
 	r->luns_held = false;
 	if (rc)
 		set_error(r, "LUNs not all released: %s", job->err);
@@ -235,13 +231,15 @@ static void cancel_timer(struct vm_run *r)
 
 /*
  * Called whenever a piece went away; does the next thing. The teardown is
- * over when nothing is left: then the pending request gets its answer.
+ * over when nothing is left: then the agent learns how it ended.
  */
 static void teardown_step(struct vm_run *r)
 {
 	struct lun_job *job;
 
 	cancel_timer(r);
+	if (r->worker_busy)
+		return; /* its completion calls us again */
 	if (r->qemu) {
 		qemu_vm_stop(r->qemu); /* its exit comes back through the reaper */
 		return;
@@ -256,17 +254,18 @@ static void teardown_step(struct vm_run *r)
 		job = calloc(1, sizeof(*job));
 		if (job) {
 			job->r = r;
-			if (work_submit(r->d, luns_release, released, job) == 0)
+			if (work_submit(r->d, luns_release, released, job) == 0) {
+				r->worker_busy = true;
 				return;
+			}
 			free(job);
 		}
 		set_error(r, "cannot release its LUNs: no worker");
 		r->luns_held = false;
 	}
 	r->state = RUN_STOPPED;
-	qb_log(LOG_NOTICE, "vm %s: stopped", r->def.name);
-	reply_pending(r, r->failed ? -EIO : 0);
-	r->failed = false;
+	qb_log(LOG_NOTICE, "vm %s: stopped (epoch %" PRIu64 ")", r->def.name, r->epoch);
+	finished(r);
 }
 
 static void start_failed(struct vm_run *r)
@@ -283,9 +282,9 @@ static void on_qemu_ready(qemu_vm_t *vm, void *arg)
 	struct vm_run *r = arg;
 
 	r->state = RUN_RUNNING;
-	qb_log(LOG_NOTICE, "vm %s: running (pid %d, uid %u)", r->def.name, (int)qemu_vm_pid(vm),
-	       (unsigned)r->uid);
-	reply_pending(r, 0);
+	qb_log(LOG_NOTICE, "vm %s: running (pid %d, uid %u, epoch %" PRIu64 ")", r->def.name,
+	       (int)qemu_vm_pid(vm), (unsigned)r->uid, r->epoch);
+	agent_vm_running(r->d, r->def.name, r->epoch);
 }
 
 static void on_qemu_event(qemu_vm_t *vm, enum qemu_event ev, json_t *data, void *arg)
@@ -341,10 +340,13 @@ static void on_qemu_exited(qemu_vm_t *vm, int wstatus, bool expected, const char
 			set_error(r, "QEMU exited unexpectedly (status %d): %s",
 				  WEXITSTATUS(wstatus),
 				  stderr_tail && *stderr_tail ? stderr_tail : "no stderr output");
-		if (r->state == RUN_STARTING)
-			r->failed = true;
+		r->failed = true;
 	} else {
-		qb_log(LOG_INFO, "vm %s: QEMU exited", r->def.name);
+		/* not asked to stop: the guest powered itself off */
+		if (r->state != RUN_STOPPING)
+			r->gone = VM_GONE_POWEROFF;
+		qb_log(LOG_INFO, "vm %s: QEMU exited (%s)", r->def.name,
+		       r->gone == VM_GONE_POWEROFF ? "powered off" : "stopped");
 	}
 	qemu_vm_destroy(r->qemu);
 	r->qemu = NULL;
@@ -547,6 +549,14 @@ static void acquired(void *arg, int rc)
 	struct vm_run *r = job->r;
 	char err[1024];
 
+	r->worker_busy = false;
+	if (r->state == RUN_STOPPING) {
+		/* stopped while the LUNs were being taken: give back what we got */
+		r->luns_held = rc == 0;
+		free(job);
+		teardown_step(r);
+		return;
+	}
 	if (rc) {
 		set_error(r, "%s", job->err);
 		free(job);
@@ -596,7 +606,8 @@ static int free_slot(struct hvnoded *d, unsigned int *slot)
 	return -ENOSPC;
 }
 
-void vmrun_start(struct hvnoded *d, const struct vm_def *def, struct ipc_request *req)
+int vmrun_start(struct hvnoded *d, const struct vm_def *def, uint64_t epoch, bool takeover,
+		char *err, size_t errlen)
 {
 	struct vm_run *r = find_run(d, def->name);
 	struct lun_job *job;
@@ -604,25 +615,24 @@ void vmrun_start(struct hvnoded *d, const struct vm_def *def, struct ipc_request
 	uint32_t nodeid = membership_local_id(d->membership);
 
 	if (r && r->state != RUN_STOPPED) {
-		ipc_request_fail(req, -EBUSY, "vm %s is already %s here", def->name,
-				 state_names[r->state]);
-		return;
+		snprintf(err, errlen, "vm %s is already %s here", def->name, state_names[r->state]);
+		return -EBUSY;
 	}
 	/* a node without quorum starts nothing: the quorate side may own the VM */
 	if (!membership_is_quorate(d->membership) || nodeid == 0) {
-		ipc_request_fail(req, -EAGAIN, "vm %s not started: cluster not quorate", def->name);
-		return;
+		snprintf(err, errlen, "vm %s not started: cluster not quorate", def->name);
+		return -EAGAIN;
 	}
 	if (free_slot(d, &slot)) {
-		ipc_request_fail(req, -ENOSPC, "vm %s not started: all %u VM uids are in use",
-				 def->name, d->cfg.vm_uid_count);
-		return;
+		snprintf(err, errlen, "vm %s not started: all %u VM uids are in use", def->name,
+			 d->cfg.vm_uid_count);
+		return -ENOSPC;
 	}
 	if (!r) {
 		r = calloc(1, sizeof(*r));
 		if (!r) {
-			ipc_request_fail(req, -ENOMEM, "out of memory");
-			return;
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
 		}
 		r->next = d->runs;
 		d->runs = r;
@@ -634,58 +644,69 @@ void vmrun_start(struct hvnoded *d, const struct vm_def *def, struct ipc_request
 	r->last_error[0] = '\0';
 	r->slot = slot;
 	r->uid = d->cfg.vm_uid_base + slot;
+	r->epoch = epoch;
+	r->takeover = takeover;
+	r->gone = VM_GONE_ASKED;
+	r->failed = false;
 	r->key = storage_node_key(d->cfg.cluster_name, nodeid);
 	storage_initiator_name(r->initiator, sizeof(r->initiator), d->cfg.cluster_name,
 			       d->cfg.node_name);
 	vmrun_dir(d, def->name, r->dir, sizeof(r->dir));
 	memset(r->nbd_pid, 0, sizeof(r->nbd_pid));
 	r->nbd_alive = 0;
-	r->pending = req;
-	qb_log(LOG_NOTICE, "vm %s: starting on node %s (uid %u)", def->name, d->cfg.node_name,
-	       (unsigned)r->uid);
+	qb_log(LOG_NOTICE, "vm %s: starting on node %s (uid %u, epoch %" PRIu64 "%s)", def->name,
+	       d->cfg.node_name, (unsigned)r->uid, epoch, takeover ? ", takeover" : "");
 
 	job = calloc(1, sizeof(*job));
 	if (job) {
 		job->r = r;
-		if (work_submit(d, luns_acquire, acquired, job) == 0)
-			return;
+		job->takeover = takeover;
+		if (work_submit(d, luns_acquire, acquired, job) == 0) {
+			r->worker_busy = true;
+			return 0;
+		}
 		free(job);
 	}
 	set_error(r, "cannot start a worker");
 	start_failed(r);
+	return 0;
 }
 
-static struct vm_run *active_run(struct hvnoded *d, const char *name, struct ipc_request *req)
+int vmrun_stop(struct hvnoded *d, const char *name)
 {
 	struct vm_run *r = find_run(d, name);
 
-	if (!r || r->state == RUN_STOPPED) {
-		ipc_request_fail(req, -EINVAL, "vm %s is not running on this node", name);
-		return NULL;
-	}
-	if (r->pending) {
-		ipc_request_fail(req, -EBUSY, "vm %s is busy %s", name, state_names[r->state]);
-		return NULL;
-	}
-	return r;
-}
-
-void vmrun_stop(struct hvnoded *d, const char *name, struct ipc_request *req)
-{
-	struct vm_run *r = find_run(d, name);
-
-	if (r && r->state == RUN_STARTING && r->pending) {
-		ipc_request_fail(req, -EBUSY, "vm %s is starting; stop it when it has started",
-				 name);
-		return;
-	}
-	r = active_run(d, name, req);
-	if (!r)
-		return;
-	qb_log(LOG_NOTICE, "vm %s: stopping (hard)", name);
-	r->pending = req;
+	if (!r || r->state == RUN_STOPPED)
+		return -ENOENT;
+	if (r->state == RUN_STOPPING)
+		return -EALREADY;
+	qb_log(LOG_NOTICE, "vm %s: stopping (hard, epoch %" PRIu64 ")", name, r->epoch);
 	r->state = RUN_STOPPING;
+	/* while the LUN worker runs, its completion finds RUN_STOPPING and unwinds */
 	teardown_step(r);
+	return 0;
+}
+
+bool vmrun_next(struct hvnoded *d, struct vm_run_iter *it)
+{
+	const struct vm_run *r = it->pos ? it->pos->next : d->runs;
+
+	while (r && r->state == RUN_STOPPED)
+		r = r->next;
+	it->pos = r;
+	if (!r)
+		return false;
+	it->name = r->def.name;
+	it->epoch = r->epoch;
+	it->stopping = r->state == RUN_STOPPING;
+	return true;
+}
+
+uint64_t vmrun_epoch(struct hvnoded *d, const char *name)
+{
+	struct vm_run *r = find_run(d, name);
+
+	return r && r->state != RUN_STOPPED ? r->epoch : 0;
 }
 
 static void on_shutdown_done(qemu_vm_t *vm, bool forced, void *arg)
@@ -696,17 +717,32 @@ static void on_shutdown_done(qemu_vm_t *vm, bool forced, void *arg)
 		qb_log(LOG_WARNING, "vm %s: did not power off in time; killed", r->def.name);
 }
 
-void vmrun_shutdown(struct hvnoded *d, const char *name, unsigned int timeout_s,
-		    struct ipc_request *req)
+static struct vm_run *active_run(struct hvnoded *d, const char *name, struct ipc_request *req)
 {
-	struct vm_run *r = active_run(d, name, req);
+	struct vm_run *r = find_run(d, name);
 
-	if (!r)
-		return;
+	if (!r || r->state == RUN_STOPPED) {
+		ipc_request_fail(req, -EINVAL, "vm %s is not running on this node (%s)", name,
+				 d->cfg.node_name);
+		return NULL;
+	}
+	return r;
+}
+
+int vmrun_shutdown(struct hvnoded *d, const char *name, unsigned int timeout_s, char *err,
+		   size_t errlen)
+{
+	struct vm_run *r = find_run(d, name);
+
+	if (!r || (r->state != RUN_RUNNING && r->state != RUN_PAUSED)) {
+		snprintf(err, errlen, "vm %s is %s on this node (%s)", name,
+			 r ? state_names[r->state] : "not running", d->cfg.node_name);
+		return -EINVAL;
+	}
 	qb_log(LOG_NOTICE, "vm %s: ACPI shutdown, hard stop after %u s", name, timeout_s);
-	r->pending = req;
 	r->state = RUN_STOPPING;
-	qemu_vm_shutdown(r->qemu, timeout_s * 1000, on_shutdown_done, r);
+	r->gone = VM_GONE_POWEROFF;
+	return qemu_vm_shutdown(r->qemu, timeout_s * 1000, on_shutdown_done, r);
 }
 
 struct qmp_wait {
@@ -853,8 +889,6 @@ void vmrun_fini(struct hvnoded *d)
 			if (luns_release(&job))
 				qb_log(LOG_ERR, "vm %s: %s", r->def.name, job.err);
 		}
-		if (r->pending)
-			ipc_request_fail(r->pending, -ESHUTDOWN, "hvnoded is stopping");
 		free(r);
 	}
 	d->runs = NULL;

@@ -42,6 +42,13 @@ lab_up() {
 	"$lab" up "$@" || fail "lab up $*"
 }
 
+# wait_online N [HOST]: until HOST (default n1) sees N nodes online in the cluster state
+wait_online() {
+	local n=$1 host=${2:-n1}
+	wait_for 60 "$n nodes online (seen from $host)" bash -c \
+		"$lab exec $host -- hvctl status --json | python3 -c 'import json,sys; j=json.load(sys.stdin); sys.exit(0 if sum(1 for x in j[\"nodes\"] if x[\"state\"] == \"online\") >= $n else 1)'"
+}
+
 lab_cleanup() {
 	local rc=$?
 	if [ $rc -ne 0 ] && [ -n "${LAB_KEEP_LOGS:-}" ]; then

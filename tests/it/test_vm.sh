@@ -12,6 +12,7 @@ hvgrec=$top/tests/guest/hvgrec
 
 export LAB_ID=${LAB_ID:-vm$$}
 lab_up 2 --luns 3
+wait_online 2
 
 mapfile -t luns < <("$lab" luns)
 url=${luns[0]}
@@ -57,7 +58,7 @@ set -e
 log "create the test guest on ${url}, with a NIC on n1's bridge br0"
 on n1 ip link add br0 type bridge
 on n1 ip link set br0 up
-on n1 hvctl vm create g1 --vcpus 1 --memory 32M --disk "$url,bus=ide" --nic bridge=br0 --kernel "$guest" \
+on n1 hvctl vm create g1 --vcpus 1 --memory 32M --disk "$url,bus=ide" --nic bridge=br0 --kernel "$guest" --prefer n1 \
 	--append interval_ms=50 --owner alice --contact alice@example.org --app shop --tier db \
 	--class internal >/dev/null || fail "vm create g1"
 expect_refused "duplicate name" "already exists" g1 --vcpus 1 --memory 32M --disk "${luns[1]}"
@@ -130,7 +131,7 @@ on n1 hvctl vm stop g1 >/dev/null || fail "second vm stop g1"
 "$hvgrec" check "$img" --json >/dev/null || fail "records on the LUN are not consistent: $("$hvgrec" check "$img")"
 
 log "delete: refused while running, then done; the definitions survive a power cycle of n1"
-on n1 hvctl vm create g2 --vcpus 1 --memory 32M --disk "${luns[1]},bus=ide" --kernel "$guest" >/dev/null
+on n1 hvctl vm create g2 --vcpus 1 --memory 32M --disk "${luns[1]},bus=ide" --kernel "$guest" --prefer n1 >/dev/null
 on n1 hvctl vm start g2 >/dev/null || fail "vm start g2"
 set +e
 out=$(on n1 hvctl vm delete g2 2>&1); rc=$?

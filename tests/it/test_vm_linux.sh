@@ -13,6 +13,7 @@ lun_tool=$top/tests/it/lun-tool
 
 export LAB_ID=${LAB_ID:-lx$$}
 lab_up 1 --luns 1
+wait_online 1
 
 url=$("$lab" luns | head -n 1)
 img=$("$lab" path san)/lun1.img

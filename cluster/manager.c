@@ -1,0 +1,382 @@
+#include "manager.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+
+struct step {
+	const cluster_state_t *s;
+	const struct mgr_env *env;
+	struct mgr_result *res;
+	mgr_log_fn log;
+	void *arg;
+	int err;
+};
+
+__attribute__((format(printf, 2, 3))) static void say(struct step *x, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	if (!x->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	x->log(x->arg, line);
+}
+
+static bool is_member(const struct mgr_env *env, uint32_t id)
+{
+	for (size_t i = 0; i < env->nmembers; i++)
+		if (env->members[i] == id)
+			return true;
+	return false;
+}
+
+static const char *node_name(const cluster_state_t *s, uint32_t id)
+{
+	const struct node_info *n = state_node_find(s, id);
+
+	return n ? n->name : "none";
+}
+
+static void emit(struct step *x, json_t *op)
+{
+	if (!op || json_array_append_new(x->res->ops, op))
+		x->err = -ENOMEM;
+}
+
+/* --- nodes ------------------------------------------------------------------ */
+
+static void node_to(struct step *x, const struct node_info *n, enum node_status to)
+{
+	emit(x, json_pack("{s:s,s:I,s:s,s:s}", "op", "mgr.node", "id", (json_int_t)n->id, "expect",
+			  node_status_name(n->status), "status", node_status_name(to)));
+}
+
+static void decide_nodes(struct step *x)
+{
+	for (size_t i = 0; i < state_node_count(x->s); i++) {
+		const struct node_info *n = state_node_at(x->s, i);
+		bool in = is_member(x->env, n->id);
+
+		switch (n->status) {
+		case NODE_ONLINE:
+		case NODE_JOINING:
+			if (in)
+				break;
+			say(x, "node %s (id %u): left the quorate membership: fence pending", n->name,
+			    n->id);
+			node_to(x, n, NODE_FENCE_PENDING);
+			break;
+		case NODE_FENCE_PENDING:
+			if (x->res->nfence < STATE_MAX_NODES)
+				x->res->fence[x->res->nfence++] = n->id;
+			break;
+		case NODE_FENCED:
+			break;
+		}
+		if (in && n->ready && (n->status == NODE_FENCED || n->status == NODE_JOINING)) {
+			say(x, "node %s (id %u): back and clean: online", n->name, n->id);
+			node_to(x, n, NODE_ONLINE);
+		}
+	}
+}
+
+/* --- VMs ------------------------------------------------------------------------ */
+
+/* A decision for @def: its new status, sent with the epoch it was based on. */
+static void vm_to(struct step *x, const struct vm_def *def, const struct vm_status *old,
+		  const struct vm_status *n)
+{
+	emit(x, json_pack("{s:s,s:s,s:I,s:s,s:I,s:I,s:b,s:I,s:I,s:I,s:s,s:b}", "op", "mgr.vm",
+			  "name", def->name, "expect_epoch", (json_int_t)old->epoch, "state",
+			  vm_ha_state_name(n->state), "node", (json_int_t)n->node, "epoch",
+			  (json_int_t)n->epoch, "takeover", n->takeover, "restarts",
+			  (json_int_t)n->restarts, "window_ms", (json_int_t)n->window_ms,
+			  "failed_node", (json_int_t)n->failed_node, "reason", n->reason,
+			  "want_running", n->want_running));
+}
+
+/* What the assigned node reported for the current epoch, if anything. */
+static enum vm_event current_event(const struct vm_status *st)
+{
+	if (st->event_epoch != st->epoch || st->event_node != st->node)
+		return VM_EVENT_NONE;
+	return st->event;
+}
+
+static void to_stopped(struct step *x, const struct vm_def *def, const struct vm_status *st,
+		       const char *why, bool want)
+{
+	struct vm_status n = *st;
+
+	n.state = VM_HA_STOPPED;
+	n.node = 0;
+	n.takeover = false;
+	n.want_running = want;
+	snprintf(n.reason, sizeof(n.reason), "%s", why);
+	say(x, "vm %s: stopped (was %s on %s, epoch %" PRIu64 "): %s", def->name,
+	    vm_ha_state_name(st->state), node_name(x->s, st->node), st->epoch, why);
+	vm_to(x, def, st, &n);
+}
+
+static void to_state(struct step *x, const struct vm_def *def, const struct vm_status *st,
+		     enum vm_ha_state to, const char *why)
+{
+	struct vm_status n = *st;
+
+	n.state = to;
+	snprintf(n.reason, sizeof(n.reason), "%s", why);
+	say(x, "vm %s: %s -> %s on %s (epoch %" PRIu64 "): %s", def->name,
+	    vm_ha_state_name(st->state), vm_ha_state_name(to), node_name(x->s, st->node),
+	    st->epoch, why);
+	vm_to(x, def, st, &n);
+}
+
+/* Running as asked: the reason keeps saying why here (placement, broken soft rules, restarts). */
+static void to_started(struct step *x, const struct vm_def *def, const struct vm_status *st)
+{
+	struct vm_status n = *st;
+
+	n.state = VM_HA_STARTED;
+	say(x, "vm %s: starting -> started on %s (epoch %" PRIu64 "): running", def->name,
+	    node_name(x->s, st->node), st->epoch);
+	vm_to(x, def, st, &n);
+}
+
+/* QEMU failed on its node: restart there, move once, or give up. Returns true when it needs a node. */
+static bool on_failure(struct step *x, const struct vm_def *def, const struct vm_status *st,
+		       struct plan_vm_req *req)
+{
+	const struct cluster_settings *cs = state_settings(x->s);
+	struct vm_status n = *st;
+	char why[STATE_REASON_MAX];
+
+	if (x->env->now_ms - st->window_ms > (uint64_t)cs->restart_window_s * 1000) {
+		n.restarts = 0;
+		n.window_ms = x->env->now_ms;
+		n.failed_node = 0; /* a move in an earlier window is history */
+	}
+	if (n.restarts < cs->restart_max) {
+		n.restarts++;
+		n.epoch = st->epoch + 1;
+		n.state = VM_HA_STARTING;
+		n.takeover = false;
+		snprintf(n.reason, sizeof(n.reason), "restart %u/%u on %s after: %.400s", n.restarts,
+			 cs->restart_max, node_name(x->s, st->node), st->event_reason);
+		say(x, "vm %s: failed on %s (epoch %" PRIu64 "): %s; restart %u/%u there (epoch %" PRIu64 ")",
+		    def->name, node_name(x->s, st->node), st->epoch, st->event_reason, n.restarts,
+		    cs->restart_max, n.epoch);
+		vm_to(x, def, st, &n);
+		return false;
+	}
+	/* moved once in this window already: give up rather than move back and forth */
+	if (!n.failed_node) {
+		req->need = PLAN_PLACE;
+		req->avoid = st->node;
+		return true;
+	}
+	snprintf(why, sizeof(why), "failed %u times on %s within %u s, also after moving: %.300s",
+		 cs->restart_max + 1, node_name(x->s, st->node), cs->restart_window_s,
+		 st->event_reason);
+	n.state = VM_HA_ERROR;
+	n.node = 0;
+	snprintf(n.reason, sizeof(n.reason), "%s", why);
+	say(x, "vm %s: error: %s", def->name, why);
+	vm_to(x, def, st, &n);
+	return false;
+}
+
+/* Decide for one VM; sets @req when it must be placed (decided after all VMs). */
+static void decide_vm(struct step *x, const struct vm_def *def, const struct vm_status *st,
+		      struct plan_vm_req *req)
+{
+	const struct node_info *n = state_node_find(x->s, st->node);
+	enum vm_event ev = current_event(st);
+	bool node_gone = n && (n->status == NODE_FENCE_PENDING || n->status == NODE_FENCED);
+
+	req->need = PLAN_IGNORE;
+	req->avoid = 0;
+	switch (st->state) {
+	case VM_HA_STOPPED:
+		if (st->want_running)
+			req->need = PLAN_PLACE;
+		return;
+	case VM_HA_STARTING:
+	case VM_HA_STARTED:
+	case VM_HA_STOPPING:
+		if (node_gone) {
+			to_state(x, def, st, VM_HA_FENCE, "its node left the cluster: waiting for the fence");
+			return;
+		}
+		break;
+	case VM_HA_FENCE:
+		if (n && n->status != NODE_FENCED && n->status != NODE_ONLINE)
+			return;
+		if (st->want_running && def->ha) {
+			to_state(x, def, st, VM_HA_RECOVERY, "its node is fenced: recovering it");
+			return;
+		}
+		/* not HA: it stays down (wanting it would start it again elsewhere) */
+		to_stopped(x, def, st, "its node was fenced (not HA, or not wanted)", false);
+		return;
+	case VM_HA_RECOVERY:
+		/* its node is fenced: a stop asked meanwhile ends it here */
+		if (!st->want_running) {
+			to_stopped(x, def, st, "stopped by the admin before it was recovered", false);
+			return;
+		}
+		req->need = PLAN_PLACE;
+		return;
+	case VM_HA_ERROR:
+		if (!st->want_running)
+			to_stopped(x, def, st, "stopped by the admin (error cleared)", false);
+		return;
+	}
+	/* starting, started, stopping on a live node */
+	req->need = PLAN_STAY;
+	if (st->state == VM_HA_STOPPING) {
+		if (ev == VM_EVENT_STOPPED || ev == VM_EVENT_POWEROFF || ev == VM_EVENT_FAILED)
+			to_stopped(x, def, st, "stopped as asked", st->want_running);
+		return;
+	}
+	if (ev == VM_EVENT_FAILED && !st->want_running) {
+		char why[STATE_REASON_MAX];
+
+		/* a stop was asked meanwhile: no restart, no move */
+		snprintf(why, sizeof(why), "failed while a stop was asked: %.400s", st->event_reason);
+		to_stopped(x, def, st, why, false);
+		req->need = PLAN_IGNORE;
+		return;
+	}
+	if (ev == VM_EVENT_FAILED) {
+		if (on_failure(x, def, st, req))
+			return;
+		req->need = PLAN_STAY;
+		return;
+	}
+	if (ev == VM_EVENT_POWEROFF) {
+		to_stopped(x, def, st, "the guest powered itself off", false);
+		req->need = PLAN_IGNORE;
+		return;
+	}
+	if (!st->want_running) {
+		to_state(x, def, st, VM_HA_STOPPING, "stop requested");
+		return;
+	}
+	if (st->state == VM_HA_STARTING && ev == VM_EVENT_RUNNING)
+		to_started(x, def, st);
+}
+
+static void assign(struct step *x, const struct vm_def *def, const struct vm_status *st,
+		   const struct plan_vm_req *req, const struct plan_entry *pe)
+{
+	const struct cluster_settings *cs = state_settings(x->s);
+	struct vm_status n = *st;
+	char failed[STATE_REASON_MAX] = "";
+
+	if (req->avoid)
+		snprintf(failed, sizeof(failed), "failed %u times on %s within %u s (last: %.200s); ",
+			 cs->restart_max + 1, node_name(x->s, req->avoid), cs->restart_window_s,
+			 st->event_reason);
+	if (!pe->node) {
+		char why[STATE_REASON_MAX];
+
+		if (failed[0])
+			snprintf(why, sizeof(why), "%.250scannot be placed elsewhere: %.230s", failed,
+				 pe->reason);
+		else
+			snprintf(why, sizeof(why), "cannot be placed: %.480s", pe->reason);
+		if (!strcmp(why, st->reason))
+			return;
+		say(x, "vm %s: %s", def->name, why);
+		snprintf(n.reason, sizeof(n.reason), "%s", why);
+		vm_to(x, def, st, &n);
+		return;
+	}
+	n.takeover = st->state == VM_HA_RECOVERY;
+	n.state = VM_HA_STARTING;
+	n.node = pe->node;
+	n.epoch = st->epoch + 1;
+	/*
+	 * Restarts count on one node, so a new node starts from zero; failed_node
+	 * remembers a move after failures, which allows no second one (a recovery
+	 * or a fresh start is not such a move).
+	 */
+	n.restarts = 0;
+	n.window_ms = x->env->now_ms;
+	n.failed_node = req->avoid;
+	if (failed[0])
+		snprintf(n.reason, sizeof(n.reason), "%.250s%.200s%s%.50s", failed, pe->why,
+			 pe->broken[0] ? "; breaks " : "", pe->broken);
+	else
+		snprintf(n.reason, sizeof(n.reason), "%s%s%.200s", pe->why,
+			 pe->broken[0] ? "; breaks " : "", pe->broken);
+	say(x, "vm %s: %s %s (epoch %" PRIu64 "%s): %s%s%s%s", def->name,
+	    st->state == VM_HA_RECOVERY ? "recover on" : req->avoid ? "move to" : "start on",
+	    node_name(x->s, pe->node), n.epoch, n.takeover ? ", takeover" : "", failed, pe->why,
+	    pe->broken[0] ? "; breaks " : "", pe->broken);
+	vm_to(x, def, st, &n);
+}
+
+int manager_step(const cluster_state_t *s, const struct mgr_env *env, struct mgr_result *res,
+		 mgr_log_fn log, void *arg)
+{
+	struct step x = { .s = s, .env = env, .res = res, .log = log, .arg = arg };
+	size_t nvms = state_vm_count(s), nnodes = state_node_count(s);
+	struct plan_vm_req *reqs = NULL;
+	struct plan_entry *plan = NULL;
+	bool usable[STATE_MAX_NODES], any = false;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	res->ops = json_array();
+	if (!res->ops)
+		return -ENOMEM;
+	decide_nodes(&x);
+	reqs = calloc(nvms ? nvms : 1, sizeof(*reqs));
+	plan = calloc(nvms ? nvms : 1, sizeof(*plan));
+	if (!reqs || !plan) {
+		x.err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nvms; i++) {
+		const struct vm_def *def = state_vm_at(s, i);
+
+		decide_vm(&x, def, state_vm_status(s, def->name), &reqs[i]);
+		any |= reqs[i].need == PLAN_PLACE;
+	}
+	if (!any)
+		goto out;
+	for (size_t i = 0; i < nnodes; i++) {
+		const struct node_info *n = state_node_at(s, i);
+
+		usable[i] = n->status == NODE_ONLINE && !n->maintenance && is_member(env, n->id);
+	}
+	rc = plan_compute(s, usable, reqs, plan);
+	if (rc) {
+		x.err = rc;
+		goto out;
+	}
+	for (size_t i = 0; i < nvms; i++) {
+		const struct vm_def *def = state_vm_at(s, i);
+
+		if (reqs[i].need == PLAN_PLACE)
+			assign(&x, def, state_vm_status(s, def->name), &reqs[i], &plan[i]);
+	}
+out:
+	free(reqs);
+	free(plan);
+	if (x.err) {
+		json_decref(res->ops);
+		res->ops = NULL;
+	}
+	return x.err;
+}

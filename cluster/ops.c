@@ -1,0 +1,472 @@
+#include "ops.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "jsonv.h"
+
+static const char *op_name(const json_t *op)
+{
+	const char *s = json_string_value(json_object_get(op, "op"));
+
+	return s ? s : "?";
+}
+
+static const char *str_arg(const json_t *op, const char *key)
+{
+	return json_string_value(json_object_get(op, key));
+}
+
+/* The VM named by "name", or NULL with @err. */
+static const struct vm_def *named_vm(const cluster_state_t *s, const json_t *op, char *err,
+				     size_t errlen)
+{
+	const char *name = str_arg(op, "name");
+	const struct vm_def *def;
+
+	if (!name || !vm_name_is_valid(name)) {
+		jv_fail(err, errlen, "%s: a valid VM name is needed", op_name(op));
+		return NULL;
+	}
+	def = state_vm_find(s, name);
+	if (!def)
+		jv_fail(err, errlen, "vm %s does not exist", name);
+	return def;
+}
+
+static bool rule_has(const struct rule *r, const char *vm)
+{
+	for (size_t i = 0; i < r->nvms; i++)
+		if (!strcmp(r->vms[i], vm))
+			return true;
+	return false;
+}
+
+/* Two VMs that @a keeps together and @b keeps apart: 0, or the first pair. */
+static bool shared_pair(const struct rule *a, const struct rule *b, const char **x,
+			const char **y)
+{
+	*x = NULL;
+	for (size_t i = 0; i < a->nvms; i++) {
+		if (!rule_has(b, a->vms[i]))
+			continue;
+		if (!*x) {
+			*x = a->vms[i];
+			continue;
+		}
+		*y = a->vms[i];
+		return true;
+	}
+	return false;
+}
+
+/* Two VMs of @aff that belong to @app with different tiers. */
+static bool tiers_differ(const cluster_state_t *s, const struct rule *aff, const char *app,
+			 const char **x, const char **y)
+{
+	for (size_t i = 0; i < aff->nvms; i++) {
+		const struct vm_def *a = state_vm_find(s, aff->vms[i]);
+
+		if (!a || strcmp(a->app, app))
+			continue;
+		for (size_t k = i + 1; k < aff->nvms; k++) {
+			const struct vm_def *b = state_vm_find(s, aff->vms[k]);
+
+			if (b && !strcmp(b->app, app) && strcmp(a->tier, b->tier)) {
+				*x = a->name;
+				*y = b->name;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+static int contradiction(const cluster_state_t *s, const struct rule *r, const struct rule *o,
+			 char *err, size_t errlen)
+{
+	const struct rule *aff = NULL, *other = NULL;
+	const char *x = NULL, *y = NULL;
+
+	if (r->type == RULE_AFFINITY) {
+		aff = r;
+		other = o;
+	} else if (o->type == RULE_AFFINITY) {
+		aff = o;
+		other = r;
+	}
+	if (!aff || other->type == RULE_AFFINITY)
+		return 0;
+	if (other->type == RULE_ANTI_AFFINITY && shared_pair(aff, other, &x, &y))
+		return jv_fail(err, errlen,
+			       "rule %s (%s) contradicts rule %s (%s): both name %s and %s",
+			       r->name, rule_type_name(r->type), o->name, rule_type_name(o->type),
+			       x, y);
+	if (other->type == RULE_TIER_SEPARATION && tiers_differ(s, aff, other->app, &x, &y))
+		return jv_fail(err, errlen,
+			       "rule %s (%s) contradicts rule %s (%s): %s and %s are different "
+			       "tiers of app %s",
+			       r->name, rule_type_name(r->type), o->name, rule_type_name(o->type),
+			       x, y, other->app);
+	return 0;
+}
+
+int state_rule_check(const cluster_state_t *s, const struct rule *r, char *err, size_t errlen)
+{
+	int rc;
+
+	if (state_rule_find(s, r->name)) {
+		jv_fail(err, errlen, "rule %s already exists", r->name);
+		return -EEXIST;
+	}
+	for (size_t i = 0; i < r->nvms; i++) {
+		if (!state_vm_find(s, r->vms[i])) {
+			jv_fail(err, errlen, "rule %s names vm %s, which does not exist", r->name,
+				r->vms[i]);
+			return -ENOENT;
+		}
+	}
+	for (size_t i = 0; i < state_rule_count(s); i++) {
+		rc = contradiction(s, r, state_rule_at(s, i), err, errlen);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* --- client ops -------------------------------------------------------------- */
+
+static int op_vm_create(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "op", "req", "def", NULL };
+	struct vm_def def;
+	char msg[400];
+	int rc;
+
+	rc = jv_check_keys(op, keys, "vm.create", err, errlen);
+	if (rc)
+		return rc;
+	rc = vm_def_from_json(json_object_get(op, "def"), &def, msg, sizeof(msg));
+	if (!rc && !def.uuid[0])
+		rc = jv_fail(msg, sizeof(msg), "uuid: missing");
+	if (rc) {
+		const char *name = json_string_value(
+			json_object_get(json_object_get(op, "def"), "name"));
+
+		return jv_fail(err, errlen, "vm %.64s: %s", name ? name : "?", msg);
+	}
+	return state_vm_add(s, &def, err, errlen);
+}
+
+static int op_vm_delete(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "op", "req", "name", NULL };
+	const struct vm_def *def;
+	const struct vm_status *st;
+	int rc;
+
+	rc = jv_check_keys(op, keys, "vm.delete", err, errlen);
+	if (rc)
+		return rc;
+	def = named_vm(s, op, err, errlen);
+	if (!def)
+		return -ENOENT;
+	st = state_vm_status(s, def->name);
+	if (st->state != VM_HA_STOPPED || st->want_running) {
+		jv_fail(err, errlen, "vm %s is not stopped (%s); stop it first", def->name,
+			vm_ha_state_name(st->state));
+		return -EBUSY;
+	}
+	return state_vm_del(s, def->name);
+}
+
+static int op_vm_want(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "op", "req", "name", "running", NULL };
+	const struct vm_def *def;
+	struct vm_status *st;
+	bool running = false;
+	int rc;
+
+	rc = jv_check_keys(op, keys, "vm.want", err, errlen);
+	rc = rc ?: jv_bool(op, "running", &running, err, errlen);
+	if (rc)
+		return rc;
+	def = named_vm(s, op, err, errlen);
+	if (!def)
+		return -ENOENT;
+	st = state_vm_status_mut(s, def->name);
+	st->want_running = running;
+	state_bump(s);
+	return 0;
+}
+
+static int op_rule_add(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "op", "req", "rule", NULL };
+	struct rule r;
+	int rc;
+
+	rc = jv_check_keys(op, keys, "rule.add", err, errlen);
+	rc = rc ?: rule_from_json(json_object_get(op, "rule"), &r, err, errlen);
+	rc = rc ?: state_rule_check(s, &r, err, errlen);
+	return rc ?: state_rule_add(s, &r, err, errlen);
+}
+
+static int op_rule_del(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "op", "req", "name", NULL };
+	const char *name = str_arg(op, "name");
+	int rc;
+
+	rc = jv_check_keys(op, keys, "rule.del", err, errlen);
+	if (rc)
+		return rc;
+	if (!name || state_rule_del(s, name)) {
+		jv_fail(err, errlen, "rule %.64s does not exist", name ? name : "?");
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* --- node ops -------------------------------------------------------------------- */
+
+static int op_node_hello(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx,
+			 char *err, size_t errlen)
+{
+	static const char *const keys[] = { "op",	  "req",    "id",	 "name",
+					     "vcpus", "memory", "domain", "clearance", NULL };
+	struct node_info n = { 0 }, *slot;
+	const char *cl;
+	int rc;
+
+	rc = jv_check_keys(op, keys, "node.hello", err, errlen);
+	rc = rc ?: jv_u32(op, "id", &n.id, err, errlen);
+	rc = rc ?: jv_str(op, "name", n.name, sizeof(n.name), err, errlen);
+	rc = rc ?: jv_uint(op, "vcpus", &n.vcpus, err, errlen);
+	rc = rc ?: jv_u64(op, "memory", &n.memory_mb, err, errlen);
+	rc = rc ?: jv_str(op, "domain", n.domain, sizeof(n.domain), err, errlen);
+	if (rc)
+		return rc;
+	if (n.id != ctx->sender)
+		return jv_fail(err, errlen, "node.hello for node %u sent by node %u", n.id,
+			       ctx->sender);
+	if (!vm_name_is_valid(n.name) || !n.vcpus || !n.memory_mb)
+		return jv_fail(err, errlen, "node.hello of node %u: name, vcpus and memory needed",
+			       n.id);
+	cl = str_arg(op, "clearance");
+	if (vm_class_parse(cl ? cl : "public", &n.clearance))
+		return jv_fail(err, errlen, "node %s: clearance '%.32s' unknown", n.name, cl);
+	for (size_t i = 0; i < state_node_count(s); i++) {
+		const struct node_info *o = state_node_at(s, i);
+
+		if (o->id != n.id && !strcmp(o->name, n.name))
+			return jv_fail(err, errlen, "node %u calls itself %s, the name of node %u",
+				       n.id, n.name, o->id);
+	}
+	slot = state_node_upsert(s, n.id);
+	if (!slot)
+		return jv_fail(err, errlen, "node %u: the cluster already has %d nodes", n.id,
+			       STATE_MAX_NODES);
+	memcpy(slot->name, n.name, sizeof(slot->name));
+	slot->vcpus = n.vcpus;
+	slot->memory_mb = n.memory_mb;
+	memcpy(slot->domain, n.domain, sizeof(slot->domain));
+	slot->clearance = n.clearance;
+	slot->ready = true;
+	state_bump(s);
+	return 0;
+}
+
+static int op_vm_report(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx,
+			char *err, size_t errlen)
+{
+	static const char *const keys[] = { "op", "req", "name", "epoch", "event", "reason", NULL };
+	const struct vm_def *def;
+	struct vm_status *st;
+	enum vm_event ev;
+	uint64_t epoch = 0;
+	char reason[STATE_REASON_MAX] = "";
+	int rc;
+
+	rc = jv_check_keys(op, keys, "vm.report", err, errlen);
+	rc = rc ?: jv_u64(op, "epoch", &epoch, err, errlen);
+	rc = rc ?: jv_str(op, "reason", reason, sizeof(reason), err, errlen);
+	if (rc)
+		return rc;
+	if (vm_event_parse(str_arg(op, "event"), &ev) || ev == VM_EVENT_NONE)
+		return jv_fail(err, errlen, "vm.report: event unknown");
+	def = named_vm(s, op, err, errlen);
+	if (!def)
+		return -ENOENT;
+	st = state_vm_status_mut(s, def->name);
+	if (st->node != ctx->sender || st->epoch != epoch) {
+		jv_fail(err, errlen,
+			"vm %s: stale report '%s' from node %u epoch %" PRIu64
+			" (assigned to node %u, epoch %" PRIu64 ")",
+			def->name, vm_event_name(ev), ctx->sender, epoch, st->node, st->epoch);
+		return -ESTALE;
+	}
+	st->event = ev;
+	st->event_epoch = epoch;
+	st->event_node = ctx->sender;
+	memcpy(st->event_reason, reason, sizeof(reason));
+	state_bump(s);
+	return 0;
+}
+
+/* --- leader ops ---------------------------------------------------------------- */
+
+static int leader_only(const json_t *op, const struct op_ctx *ctx, char *err, size_t errlen)
+{
+	if (ctx->sender && ctx->sender == ctx->leader)
+		return 0;
+	jv_fail(err, errlen, "%s from node %u refused: only the leader (node %u) decides",
+		op_name(op), ctx->sender, ctx->leader);
+	return -EPERM;
+}
+
+static int op_mgr_vm(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "op",	 "req",	     "name",	 "expect_epoch",
+					     "state",	 "node",     "epoch",	 "takeover",
+					     "restarts", "window_ms", "failed_node", "reason",
+					     "want_running", NULL };
+	const struct vm_def *def;
+	struct vm_status *st, n;
+	uint64_t expect = 0;
+	const char *state;
+	int rc;
+
+	rc = jv_check_keys(op, keys, "mgr.vm", err, errlen);
+	rc = rc ?: jv_u64(op, "expect_epoch", &expect, err, errlen);
+	if (rc)
+		return rc;
+	def = named_vm(s, op, err, errlen);
+	if (!def)
+		return -ENOENT;
+	st = state_vm_status_mut(s, def->name);
+	if (st->epoch != expect) {
+		jv_fail(err, errlen, "vm %s: decision for epoch %" PRIu64 " is stale (now %" PRIu64 ")",
+			def->name, expect, st->epoch);
+		return -ESTALE;
+	}
+	n = *st;
+	state = str_arg(op, "state");
+	if (state && vm_ha_state_parse(state, &n.state))
+		return jv_fail(err, errlen, "mgr.vm: state '%.32s' unknown", state);
+	rc = jv_u32(op, "node", &n.node, err, errlen);
+	rc = rc ?: jv_u64(op, "epoch", &n.epoch, err, errlen);
+	rc = rc ?: jv_bool(op, "takeover", &n.takeover, err, errlen);
+	rc = rc ?: jv_u32(op, "restarts", &n.restarts, err, errlen);
+	rc = rc ?: jv_u64(op, "window_ms", &n.window_ms, err, errlen);
+	rc = rc ?: jv_u32(op, "failed_node", &n.failed_node, err, errlen);
+	rc = rc ?: jv_str(op, "reason", n.reason, sizeof(n.reason), err, errlen);
+	rc = rc ?: jv_bool(op, "want_running", &n.want_running, err, errlen);
+	if (rc)
+		return rc;
+	if (n.epoch < st->epoch)
+		return jv_fail(err, errlen, "vm %s: epoch may not go back", def->name);
+	if (n.node && !state_node_find(s, n.node))
+		return jv_fail(err, errlen, "vm %s: node %u is not a node of the cluster",
+			       def->name, n.node);
+	*st = n;
+	state_bump(s);
+	return 0;
+}
+
+static int op_mgr_node(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "op", "req", "id", "expect", "status", NULL };
+	enum node_status expect, status;
+	struct node_info *n;
+	uint32_t id = 0;
+	int rc;
+
+	rc = jv_check_keys(op, keys, "mgr.node", err, errlen);
+	rc = rc ?: jv_u32(op, "id", &id, err, errlen);
+	if (rc)
+		return rc;
+	if (node_status_parse(str_arg(op, "expect"), &expect) ||
+	    node_status_parse(str_arg(op, "status"), &status))
+		return jv_fail(err, errlen, "mgr.node: expect and status must be node states");
+	n = state_node_mut(s, id);
+	if (!n)
+		return jv_fail(err, errlen, "mgr.node: node %u unknown", id);
+	if (n->status != expect) {
+		jv_fail(err, errlen, "node %s: decision for state %s is stale (now %s)", n->name,
+			node_status_name(expect), node_status_name(n->status));
+		return -ESTALE;
+	}
+	n->status = status;
+	/* a node that left must say again that it is clean before it gets anything */
+	if (status == NODE_FENCE_PENDING)
+		n->ready = false;
+	state_bump(s);
+	return 0;
+}
+
+static int op_mgr_fenced(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx,
+			 char *err, size_t errlen)
+{
+	static const char *const keys[] = { "op", "req", "id", "ok", "detail", "at_ms", NULL };
+	struct fence_record f = { .by = ctx->sender };
+	struct node_info *n;
+	int rc;
+
+	rc = jv_check_keys(op, keys, "mgr.fenced", err, errlen);
+	rc = rc ?: jv_u32(op, "id", &f.node, err, errlen);
+	rc = rc ?: jv_bool(op, "ok", &f.ok, err, errlen);
+	rc = rc ?: jv_u64(op, "at_ms", &f.at_ms, err, errlen);
+	rc = rc ?: jv_str(op, "detail", f.detail, sizeof(f.detail), err, errlen);
+	if (rc)
+		return rc;
+	n = state_node_mut(s, f.node);
+	if (!n)
+		return jv_fail(err, errlen, "mgr.fenced: node %u unknown", f.node);
+	state_fence_record(s, &f);
+	if (f.ok && n->status == NODE_FENCE_PENDING) {
+		n->status = NODE_FENCED;
+		n->fenced_ms = f.at_ms;
+	}
+	state_bump(s);
+	return 0;
+}
+
+int state_apply(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, char *err,
+		size_t errlen)
+{
+	const char *name = op_name(op);
+	int rc;
+
+	if (!json_is_object(op))
+		return jv_fail(err, errlen, "an op must be a JSON object");
+	if (!strcmp(name, "vm.create"))
+		return op_vm_create(s, op, err, errlen);
+	if (!strcmp(name, "vm.delete"))
+		return op_vm_delete(s, op, err, errlen);
+	if (!strcmp(name, "vm.want"))
+		return op_vm_want(s, op, err, errlen);
+	if (!strcmp(name, "rule.add"))
+		return op_rule_add(s, op, err, errlen);
+	if (!strcmp(name, "rule.del"))
+		return op_rule_del(s, op, err, errlen);
+	if (!strcmp(name, "node.hello"))
+		return op_node_hello(s, op, ctx, err, errlen);
+	if (!strcmp(name, "vm.report"))
+		return op_vm_report(s, op, ctx, err, errlen);
+	if (strncmp(name, "mgr.", 4))
+		return jv_fail(err, errlen, "unknown op '%.32s'", name);
+	rc = leader_only(op, ctx, err, errlen);
+	if (rc)
+		return rc;
+	if (!strcmp(name, "mgr.vm"))
+		return op_mgr_vm(s, op, err, errlen);
+	if (!strcmp(name, "mgr.node"))
+		return op_mgr_node(s, op, err, errlen);
+	if (!strcmp(name, "mgr.fenced"))
+		return op_mgr_fenced(s, op, ctx, err, errlen);
+	return jv_fail(err, errlen, "unknown op '%.32s'", name);
+}

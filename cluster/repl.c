@@ -1,0 +1,514 @@
+#include "repl.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "members.h"
+#include "ops.h"
+
+struct queued {
+	struct queued *next;
+	uint32_t sender;
+	json_t *op;
+};
+
+/* A message corosync could not take yet (CS_ERR_TRY_AGAIN): sent later, in order. */
+struct outmsg {
+	struct outmsg *next;
+	enum repl_msg_type type;
+	size_t len;
+	uint8_t buf[];
+};
+
+struct sync_in {
+	uint32_t node;
+	bool got;
+	bool quorate_side;
+	uint64_t version;
+	json_t *state;
+};
+
+struct repl {
+	cluster_state_t *state;
+	const struct repl_ops *ops;
+	void *arg;
+	uint32_t local;
+	bool quorate;
+	bool synced;
+	bool quorate_side; /* synced member of a quorate configuration since the last round */
+	bool in_round;
+	uint32_t members[MEMBERS_MAX];
+	size_t nmembers;
+	struct sync_in in[MEMBERS_MAX];
+	struct queued *queue, **tail;
+	struct outmsg *out, **out_tail;
+};
+
+__attribute__((format(printf, 3, 4))) static void rlog(repl_t *r, int level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!r->ops->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->ops->log(r->arg, level, msg);
+}
+
+/* --- wire ----------------------------------------------------------------------- */
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+void *repl_encode(enum repl_msg_type type, const json_t *body, size_t *len)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	size_t n;
+	uint8_t *buf;
+
+	if (!text)
+		return NULL;
+	n = strlen(text);
+	if (n > REPL_BODY_MAX) {
+		free(text);
+		errno = EMSGSIZE;
+		return NULL;
+	}
+	buf = malloc(REPL_HDR_LEN + n);
+	if (buf) {
+		put32(buf, REPL_MAGIC);
+		put16(buf + 4, REPL_FORMAT);
+		put16(buf + 6, (uint16_t)type);
+		put32(buf + 8, (uint32_t)n);
+		put32(buf + 12, 0);
+		memcpy(buf + REPL_HDR_LEN, text, n);
+		*len = REPL_HDR_LEN + n;
+	}
+	free(text);
+	return buf;
+}
+
+int repl_decode(const void *msg, size_t len, enum repl_msg_type *type, json_t **body, char *err,
+		size_t errlen)
+{
+	const uint8_t *p = msg;
+	json_error_t jerr;
+	uint32_t blen;
+	uint16_t fmt, t;
+
+	*body = NULL;
+	if (len < REPL_HDR_LEN) {
+		snprintf(err, errlen, "message of %zu bytes is shorter than a header", len);
+		return -EPROTO;
+	}
+	if (get32(p) != REPL_MAGIC) {
+		snprintf(err, errlen, "bad magic 0x%08x", get32(p));
+		return -EPROTO;
+	}
+	fmt = get16(p + 4);
+	t = get16(p + 6);
+	blen = get32(p + 8);
+	if (fmt != REPL_FORMAT) {
+		snprintf(err, errlen, "message format %u is not supported (this build speaks %d)",
+			 fmt, REPL_FORMAT);
+		return -EPROTO;
+	}
+	if (t != REPL_MSG_OP && t != REPL_MSG_SYNC) {
+		snprintf(err, errlen, "unknown message type %u", t);
+		return -EPROTO;
+	}
+	if (get32(p + 12) != 0 || blen > REPL_BODY_MAX || blen != len - REPL_HDR_LEN) {
+		snprintf(err, errlen, "body length %u does not match the message (%zu bytes)", blen,
+			 len);
+		return -EPROTO;
+	}
+	*body = json_loadb((const char *)p + REPL_HDR_LEN, blen, JSON_REJECT_DUPLICATES, &jerr);
+	if (!*body || !json_is_object(*body)) {
+		snprintf(err, errlen, "body is not a JSON object%s%s", *body ? "" : ": ",
+			 *body ? "" : jerr.text);
+		json_decref(*body);
+		*body = NULL;
+		return -EINVAL;
+	}
+	*type = (enum repl_msg_type)t;
+	return 0;
+}
+
+/* --- state ------------------------------------------------------------------------ */
+
+repl_t *repl_create(cluster_state_t *state, const struct repl_ops *ops, void *arg)
+{
+	repl_t *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->state = state;
+	r->ops = ops;
+	r->arg = arg;
+	r->tail = &r->queue;
+	r->out_tail = &r->out;
+	return r;
+}
+
+static void clear_round(repl_t *r)
+{
+	for (size_t i = 0; i < MEMBERS_MAX; i++) {
+		json_decref(r->in[i].state);
+		memset(&r->in[i], 0, sizeof(r->in[i]));
+	}
+}
+
+static void drop_queue(repl_t *r)
+{
+	struct queued *q, *next;
+
+	for (q = r->queue; q; q = next) {
+		next = q->next;
+		json_decref(q->op);
+		free(q);
+	}
+	r->queue = NULL;
+	r->tail = &r->queue;
+}
+
+/* Drop unsent messages (all, or only sync messages of an older round). */
+static void drop_out(repl_t *r, bool only_sync)
+{
+	struct outmsg **pp = &r->out, *m;
+
+	while ((m = *pp)) {
+		if (only_sync && m->type != REPL_MSG_SYNC) {
+			pp = &m->next;
+			continue;
+		}
+		*pp = m->next;
+		free(m);
+	}
+	r->out_tail = &r->out;
+	for (m = r->out; m; m = m->next)
+		r->out_tail = &m->next;
+}
+
+void repl_destroy(repl_t *r)
+{
+	if (!r)
+		return;
+	clear_round(r);
+	drop_queue(r);
+	drop_out(r, false);
+	free(r);
+}
+
+void repl_set_local(repl_t *r, uint32_t id)
+{
+	r->local = id;
+}
+
+void repl_quorum(repl_t *r, bool quorate)
+{
+	r->quorate = quorate;
+	if (!quorate && r->quorate_side) {
+		r->quorate_side = false;
+		rlog(r, LOG_WARNING, "quorum lost: this node's state no longer speaks for the cluster");
+	} else if (quorate && r->synced && !r->in_round) {
+		/* quorum came with the configuration we are synced to */
+		r->quorate_side = true;
+	}
+}
+
+bool repl_is_synced(const repl_t *r)
+{
+	return r->synced && !r->in_round;
+}
+
+uint32_t repl_leader(const repl_t *r)
+{
+	return r->nmembers ? r->members[0] : 0;
+}
+
+void repl_reset(repl_t *r)
+{
+	clear_round(r);
+	drop_queue(r);
+	r->synced = false;
+	r->in_round = false;
+	r->quorate_side = false;
+	r->nmembers = 0;
+	drop_out(r, false);
+}
+
+int repl_flush(repl_t *r)
+{
+	struct outmsg *m;
+	int rc;
+
+	while ((m = r->out)) {
+		rc = r->ops->send(r->arg, m->buf, m->len);
+		if (rc == -EAGAIN)
+			return rc;
+		if (rc)
+			rlog(r, LOG_ERR, "a message could not be sent and is dropped: %s",
+			     strerror(-rc));
+		r->out = m->next;
+		if (!r->out)
+			r->out_tail = &r->out;
+		free(m);
+	}
+	return 0;
+}
+
+bool repl_has_unsent(const repl_t *r)
+{
+	return r->out != NULL;
+}
+
+/* Send now, or keep it for repl_flush() when corosync says "try again" (or others wait). */
+static int send_body(repl_t *r, enum repl_msg_type type, const json_t *body)
+{
+	size_t len;
+	void *buf = repl_encode(type, body, &len);
+	struct outmsg *m;
+	int rc = -EAGAIN;
+
+	if (!buf)
+		return -ENOMEM;
+	if (!r->out)
+		rc = r->ops->send(r->arg, buf, len);
+	if (rc == -EAGAIN) {
+		m = malloc(sizeof(*m) + len);
+		if (!m) {
+			free(buf);
+			return -ENOMEM;
+		}
+		m->next = NULL;
+		m->type = type;
+		m->len = len;
+		memcpy(m->buf, buf, len);
+		*r->out_tail = m;
+		r->out_tail = &m->next;
+		rc = 0;
+	}
+	free(buf);
+	return rc;
+}
+
+int repl_submit(repl_t *r, const json_t *op)
+{
+	if (!repl_is_synced(r))
+		return -EAGAIN;
+	return send_body(r, REPL_MSG_OP, op);
+}
+
+static json_t *members_json(const uint32_t *ids, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, json_integer(ids[i]));
+	return a;
+}
+
+void repl_confchg(repl_t *r, const uint32_t *members, size_t n)
+{
+	json_t *body, *st;
+	int rc;
+
+	clear_round(r);
+	drop_out(r, true); /* a sync of an older round means nothing now */
+	r->nmembers = 0;
+	for (size_t i = 0; i < n && r->nmembers < MEMBERS_MAX; i++) {
+		size_t k = r->nmembers;
+
+		/* sorted, so that every node sees the same list and the same leader */
+		while (k > 0 && r->members[k - 1] > members[i]) {
+			r->members[k] = r->members[k - 1];
+			k--;
+		}
+		r->members[k] = members[i];
+		r->nmembers++;
+	}
+	for (size_t i = 0; i < r->nmembers; i++)
+		r->in[i].node = r->members[i];
+	r->in_round = true;
+	st = state_to_json(r->state);
+	body = json_pack("{s:o,s:b,s:I,s:o}", "members", members_json(r->members, r->nmembers),
+			 "quorate_side", r->quorate_side && r->synced, "version",
+			 (json_int_t)state_version(r->state), "state", st);
+	rlog(r, LOG_NOTICE, "sync round: %zu members, our state version %" PRIu64 "%s", r->nmembers,
+	     state_version(r->state), r->quorate_side && r->synced ? " (quorate side)" : "");
+	rc = body ? send_body(r, REPL_MSG_SYNC, body) : -ENOMEM;
+	json_decref(body);
+	if (rc)
+		rlog(r, LOG_ERR, "cannot send our state for the sync round: %s", strerror(-rc));
+}
+
+static void apply_one(repl_t *r, uint32_t sender, const json_t *op)
+{
+	struct op_ctx ctx = { .sender = sender, .leader = repl_leader(r) };
+	char err[1024] = "";
+	int rc;
+
+	rc = state_apply(r->state, op, &ctx, err, sizeof(err));
+	if (rc == 0 && r->ops->persist)
+		r->ops->persist(r->arg);
+	if (r->ops->applied)
+		r->ops->applied(r->arg, op, sender, rc, err);
+}
+
+static bool is_member(const repl_t *r, uint32_t id)
+{
+	for (size_t i = 0; i < r->nmembers; i++)
+		if (r->members[i] == id)
+			return true;
+	return false;
+}
+
+static bool same_members(const repl_t *r, const json_t *list)
+{
+	size_t i;
+	json_t *v;
+
+	if (!json_is_array(list) || json_array_size(list) != r->nmembers)
+		return false;
+	json_array_foreach(list, i, v) {
+		if (!json_is_integer(v) || json_integer_value(v) != r->members[i])
+			return false;
+	}
+	return true;
+}
+
+/* Better candidate for the winner: quorate side, then version, then lowest id (earlier). */
+static bool better(const struct sync_in *a, const struct sync_in *b)
+{
+	if (a->quorate_side != b->quorate_side)
+		return a->quorate_side;
+	return a->version > b->version;
+}
+
+static void finish_round(repl_t *r)
+{
+	struct sync_in *win = NULL;
+	char err[1024];
+	struct queued *q;
+	int rc;
+
+	for (size_t i = 0; i < r->nmembers; i++)
+		if (!win || better(&r->in[i], win))
+			win = &r->in[i];
+	rc = state_from_json(r->state, win->state, err, sizeof(err));
+	if (rc) {
+		/* the winner's state does not load here: keep ours, say so loudly */
+		rlog(r, LOG_CRIT, "sync: the state of node %u (version %" PRIu64 ") is invalid: %s",
+		     win->node, win->version, err);
+	} else {
+		rlog(r, LOG_NOTICE, "sync: adopted the state of node %u, version %" PRIu64 "%s",
+		     win->node, win->version, win->quorate_side ? " (quorate side)" : "");
+	}
+	clear_round(r);
+	r->in_round = false;
+	r->synced = true;
+	r->quorate_side = r->quorate;
+	if (r->ops->persist)
+		r->ops->persist(r->arg);
+	if (r->ops->synced)
+		r->ops->synced(r->arg, win ? win->node : 0, state_version(r->state));
+	while ((q = r->queue)) {
+		r->queue = q->next;
+		if (!r->queue)
+			r->tail = &r->queue;
+		apply_one(r, q->sender, q->op);
+		json_decref(q->op);
+		free(q);
+	}
+}
+
+static void on_sync(repl_t *r, uint32_t sender, json_t *body)
+{
+	static const char *const keys[] = { "members", "quorate_side", "version", "state" };
+	json_t *v;
+	size_t i;
+
+	if (json_object_size(body) != 4)
+		goto bad;
+	for (i = 0; i < 4; i++)
+		if (!json_object_get(body, keys[i]))
+			goto bad;
+	if (!r->in_round || !same_members(r, json_object_get(body, "members")))
+		return; /* a sync of another configuration: not ours */
+	for (i = 0; i < r->nmembers && r->in[i].node != sender; i++)
+		;
+	if (i == r->nmembers || r->in[i].got)
+		return;
+	v = json_object_get(body, "version");
+	if (!json_is_boolean(json_object_get(body, "quorate_side")) || !json_is_integer(v) ||
+	    json_integer_value(v) < 0 || !json_is_object(json_object_get(body, "state")))
+		goto bad;
+	r->in[i].got = true;
+	r->in[i].quorate_side = json_is_true(json_object_get(body, "quorate_side"));
+	r->in[i].version = (uint64_t)json_integer_value(v);
+	r->in[i].state = json_incref(json_object_get(body, "state"));
+	for (i = 0; i < r->nmembers; i++)
+		if (!r->in[i].got)
+			return;
+	finish_round(r);
+	return;
+bad:
+	rlog(r, LOG_WARNING, "sync message from node %u is malformed: ignored", sender);
+}
+
+void repl_deliver(repl_t *r, uint32_t sender, const void *msg, size_t len)
+{
+	enum repl_msg_type type;
+	char err[256];
+	json_t *body;
+	struct queued *q;
+
+	if (repl_decode(msg, len, &type, &body, err, sizeof(err))) {
+		rlog(r, LOG_WARNING, "message from node %u refused: %s", sender, err);
+		return;
+	}
+	if (!is_member(r, sender)) {
+		rlog(r, LOG_WARNING, "message from node %u, not a member: ignored", sender);
+	} else if (type == REPL_MSG_SYNC) {
+		on_sync(r, sender, body);
+	} else if (r->in_round) {
+		q = calloc(1, sizeof(*q));
+		if (q) {
+			q->sender = sender;
+			q->op = json_incref(body);
+			*r->tail = q;
+			r->tail = &q->next;
+		} else {
+			rlog(r, LOG_CRIT, "out of memory: op from node %u lost", sender);
+		}
+	} else if (r->synced) {
+		apply_one(r, sender, body);
+	}
+	json_decref(body);
+}

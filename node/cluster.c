@@ -1,0 +1,837 @@
+/*
+ * This node's part of the cluster: the replicated state on CPG (repl.c), the
+ * agent that makes the local VMs match it, the leader's manager and fencing,
+ * and hvctl requests that change the state (sent as ops, answered when they
+ * come back applied, or when the VM reached the state asked for).
+ *
+ * The agent: VMs assigned to this node in state starting are started for
+ * their epoch; local runs whose VM is no longer assigned here (or of an old
+ * epoch) are stopped; what happened is reported (vm.report) for the manager.
+ * A node without quorum stops its VMs after [cluster] quorum_loss_stop_s and
+ * starts nothing; back in the quorate side, it says hello (node.hello) only
+ * once no leftover VM runs, and the manager counts it online only then.
+ */
+#include "hvnoded.h"
+#include "statefile.h"
+#include "vmrun.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <qb/qblog.h>
+
+#include "../cluster/manager.h"
+#include "../cluster/ops.h"
+#include "../cluster/repl.h"
+#include "../storage/storage.h"
+
+#define TICK_MS 1000
+#define WAIT_DEFAULT_S 120
+#define FENCE_RETRY_MS 2000
+/* a node that just joined may not have said hello yet: "cannot be placed" may pass */
+#define PLACE_GRACE_MS 3000
+
+enum wait_kind {
+	WAIT_APPLIED, /* the op applied: answer */
+	WAIT_STARTED, /* then until the VM runs (or cannot) */
+	WAIT_STOPPED, /* then until the VM is stopped */
+};
+
+struct waiter {
+	struct waiter *next;
+	uint64_t req_id;
+	bool applied;
+	enum wait_kind kind;
+	char name[VM_NAME_MAX + 1];
+	uint64_t deadline_ms;
+	uint64_t since_ms;
+	struct ipc_request *req;
+};
+
+struct reported {
+	struct reported *next;
+	char name[VM_NAME_MAX + 1];
+	uint64_t epoch;
+	enum vm_event event;
+	uint64_t start_epoch; /* the epoch a start was issued for */
+};
+
+struct fence_job {
+	struct hvnoded *d;
+	uint32_t node;
+	char name[VM_NAME_MAX + 1];
+	uint64_t key, mykey;
+	char initiator[256];
+	size_t nluns;
+	char (*urls)[VM_URL_MAX];
+	char detail[STATE_REASON_MAX];
+};
+
+struct agent {
+	repl_t *repl;
+	struct waiter *waiters;
+	struct reported *reported;
+	uint64_t next_req;
+	unsigned int mgr_inflight;
+	bool reconcile_queued;
+	bool hello_sent;
+	uint64_t quorum_lost_ms; /* 0: quorate */
+	bool fencing[STATE_MAX_NODES + 1];
+	uint32_t fence_node[STATE_MAX_NODES + 1];
+	uint64_t fence_retry_ms[STATE_MAX_NODES + 1];
+	qb_loop_timer_handle tick;
+	qb_loop_timer_handle flush_timer;
+	bool flush_armed;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint32_t my_id(struct hvnoded *d)
+{
+	return membership_local_id(d->membership);
+}
+
+static void reconcile_soon(struct hvnoded *d);
+static void flush_soon(struct hvnoded *d);
+
+/* --- reports ------------------------------------------------------------------------ */
+
+static struct reported *reported_of(struct agent *a, const char *name)
+{
+	struct reported *r;
+
+	for (r = a->reported; r; r = r->next)
+		if (!strcmp(r->name, name))
+			return r;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	r->next = a->reported;
+	a->reported = r;
+	return r;
+}
+
+static void report(struct hvnoded *d, const char *name, uint64_t epoch, enum vm_event ev,
+		   const char *reason)
+{
+	struct reported *rp = reported_of(d->agent, name);
+	json_t *op;
+	int rc;
+
+	if (!rp || (rp->epoch == epoch && rp->event == ev))
+		return;
+	op = json_pack("{s:s,s:s,s:I,s:s,s:s}", "op", "vm.report", "name", name, "epoch",
+		       (json_int_t)epoch, "event", vm_event_name(ev), "reason", reason ? reason : "");
+	rc = op ? repl_submit(d->agent->repl, op) : -ENOMEM;
+	json_decref(op);
+	if (rc) {
+		qb_log(LOG_WARNING, "vm %s: cannot report %s (epoch %" PRIu64 "): %s", name,
+		       vm_event_name(ev), epoch, strerror(-rc));
+		return;
+	}
+	rp->epoch = epoch;
+	rp->event = ev;
+	qb_log(LOG_INFO, "vm %s: reported %s (epoch %" PRIu64 ")%s%s", name, vm_event_name(ev),
+	       epoch, reason && *reason ? ": " : "", reason ? reason : "");
+}
+
+static const struct vm_status *mine(struct hvnoded *d, const char *name)
+{
+	const struct vm_status *st = state_vm_status(d->state, name);
+
+	return st && st->node == my_id(d) && my_id(d) ? st : NULL;
+}
+
+void agent_vm_running(struct hvnoded *d, const char *name, uint64_t epoch)
+{
+	const struct vm_status *st = mine(d, name);
+
+	if (st && st->epoch == epoch)
+		report(d, name, epoch, VM_EVENT_RUNNING, NULL);
+	reconcile_soon(d);
+}
+
+void agent_vm_gone(struct hvnoded *d, const char *name, uint64_t epoch, enum vm_gone how,
+		   const char *reason)
+{
+	const struct vm_status *st = mine(d, name);
+	enum vm_event ev = how == VM_GONE_FAILED     ? VM_EVENT_FAILED
+			   : how == VM_GONE_POWEROFF ? VM_EVENT_POWEROFF
+						     : VM_EVENT_STOPPED;
+
+	if (st && st->epoch == epoch)
+		report(d, name, epoch, ev, reason);
+	reconcile_soon(d);
+}
+
+/* --- hvctl requests ---------------------------------------------------------------- */
+
+static json_t *vm_show_json(struct hvnoded *d, const struct vm_def *def);
+
+static void waiter_done(struct agent *a, struct waiter *w, int status, json_t *body)
+{
+	struct waiter **pp;
+
+	for (pp = &a->waiters; *pp && *pp != w; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = w->next;
+	ipc_request_reply(w->req, status, body);
+	free(w);
+}
+
+/* Check the VM waiters against the state; answer those that are done. */
+static void check_waiters(struct hvnoded *d, bool timer)
+{
+	struct agent *a = d->agent;
+	struct waiter *w, *next;
+	uint64_t now = now_ms();
+
+	for (w = a->waiters; w; w = next) {
+		const struct vm_def *def = state_vm_find(d->state, w->name);
+		const struct vm_status *st = def ? state_vm_status(d->state, w->name) : NULL;
+		json_t *body = NULL;
+		int status = 0;
+		char msg[1024] = "";
+
+		next = w->next;
+		if (!w->applied)
+			goto timeout;
+		if (!st) {
+			snprintf(msg, sizeof(msg), "vm %s was deleted meanwhile", w->name);
+			status = -ENOENT;
+		} else if (w->kind == WAIT_STARTED && st->state == VM_HA_STARTED) {
+			body = vm_show_json(d, def);
+		} else if (w->kind == WAIT_STARTED && st->state == VM_HA_ERROR) {
+			snprintf(msg, sizeof(msg), "vm %s: error: %s", w->name, st->reason);
+			status = -EIO;
+		} else if (w->kind == WAIT_STARTED && st->state == VM_HA_STOPPED && st->reason[0] &&
+			   (!st->want_running || (strstr(st->reason, "cannot be placed") &&
+						  now - w->since_ms >= PLACE_GRACE_MS))) {
+			snprintf(msg, sizeof(msg), "vm %s not started: %s", w->name, st->reason);
+			status = -EAGAIN;
+		} else if (w->kind == WAIT_STOPPED && st->state == VM_HA_STOPPED) {
+			body = vm_show_json(d, def);
+		} else {
+			goto timeout;
+		}
+		if (status)
+			body = json_pack("{s:s}", "error", msg);
+		waiter_done(a, w, status, body);
+		json_decref(body);
+		continue;
+timeout:
+		if (!timer || now < w->deadline_ms)
+			continue;
+		snprintf(msg, sizeof(msg), "vm %s: no result after %" PRIu64 " s; it is %s%s%s",
+			 w->name, (w->deadline_ms - now + (now - w->deadline_ms)) / 1000,
+			 st ? vm_ha_state_name(st->state) : "gone",
+			 st && st->reason[0] ? ": " : "", st ? st->reason : "");
+		body = json_pack("{s:s}", "error", msg);
+		waiter_done(a, w, -ETIMEDOUT, body);
+		json_decref(body);
+	}
+}
+
+int cluster_submit(struct hvnoded *d, json_t *op, struct ipc_request *req, int kind,
+		   const char *vm, unsigned int timeout_s, char *err, size_t errlen)
+{
+	struct agent *a = d->agent;
+	struct waiter *w;
+	int rc;
+
+	if (!membership_is_quorate(d->membership)) {
+		snprintf(err, errlen, "cluster not quorate: changes are refused on this node");
+		return -EAGAIN;
+	}
+	if (!repl_is_synced(a->repl)) {
+		snprintf(err, errlen, "cluster state syncing: try again in a moment");
+		return -EAGAIN;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	w->req_id = ((uint64_t)my_id(d) << 32) | (++a->next_req & 0xffffffffu);
+	w->kind = (enum wait_kind)kind;
+	w->req = req;
+	w->since_ms = now_ms();
+	w->deadline_ms = w->since_ms + (uint64_t)(timeout_s ? timeout_s : WAIT_DEFAULT_S) * 1000;
+	snprintf(w->name, sizeof(w->name), "%s", vm ? vm : "");
+	json_object_set_new(op, "req", json_integer((json_int_t)w->req_id));
+	rc = repl_submit(a->repl, op);
+	if (rc) {
+		snprintf(err, errlen, "cannot send the change to the cluster: %s", strerror(-rc));
+		free(w);
+		return rc;
+	}
+	w->next = a->waiters;
+	a->waiters = w;
+	flush_soon(d);
+	return 0;
+}
+
+/* Our own op came back: answer or keep waiting for the VM. */
+static void request_applied(struct hvnoded *d, const json_t *op, int rc, const char *err)
+{
+	json_t *req = json_object_get(op, "req");
+	struct waiter *w;
+	json_t *body;
+
+	if (!json_is_integer(req))
+		return;
+	for (w = d->agent->waiters; w; w = w->next)
+		if (!w->applied && w->req_id == (uint64_t)json_integer_value(req))
+			break;
+	if (!w)
+		return;
+	w->applied = true;
+	if (rc) {
+		body = json_pack("{s:s}", "error", err);
+		waiter_done(d->agent, w, rc, body);
+		json_decref(body);
+		return;
+	}
+	if (w->kind != WAIT_APPLIED)
+		return;
+	if (w->name[0] && state_vm_find(d->state, w->name))
+		body = vm_show_json(d, state_vm_find(d->state, w->name));
+	else
+		body = json_pack("{s:s,s:b}", "op", json_string_value(json_object_get(op, "op")),
+				 "applied", 1);
+	waiter_done(d->agent, w, 0, body);
+	json_decref(body);
+}
+
+/* --- what `vm show` says --------------------------------------------------------- */
+
+static const char *node_name_of(struct hvnoded *d, uint32_t id)
+{
+	const struct node_info *n = state_node_find(d->state, id);
+
+	return n ? n->name : NULL;
+}
+
+static json_t *vm_show_json(struct hvnoded *d, const struct vm_def *def)
+{
+	const struct vm_status *st = state_vm_status(d->state, def->name);
+	json_t *j = vm_def_to_json(def);
+	const char *node = st && st->node ? node_name_of(d, st->node) : NULL;
+
+	if (!j)
+		return NULL;
+	if (vmrun_is_active(d, def->name)) {
+		vmrun_describe(d, def->name, j);
+	} else {
+		const char *state = !st			     ? "stopped"
+				    : st->state == VM_HA_STARTED ? "running"
+								 : vm_ha_state_name(st->state);
+
+		json_object_set_new(j, "state", json_string(state));
+		json_object_set_new(j, "node", node ? json_string(node) : json_null());
+	}
+	if (st) {
+		json_object_set_new(j, "ha_state", json_string(vm_ha_state_name(st->state)));
+		json_object_set_new(j, "assigned_node", node ? json_string(node) : json_null());
+		json_object_set_new(j, "epoch", json_integer((json_int_t)st->epoch));
+		json_object_set_new(j, "want_running", json_boolean(st->want_running));
+		json_object_set_new(j, "ha_reason", json_string(st->reason));
+	}
+	return j;
+}
+
+json_t *cluster_vm_json(struct hvnoded *d, const struct vm_def *def)
+{
+	return vm_show_json(d, def);
+}
+
+/* --- the agent --------------------------------------------------------------------- */
+
+static bool assigned_here(struct hvnoded *d, const struct vm_status *st)
+{
+	return st && st->node == my_id(d) &&
+	       (st->state == VM_HA_STARTING || st->state == VM_HA_STARTED);
+}
+
+static void stop_all_local(struct hvnoded *d, const char *why)
+{
+	for (size_t i = 0; i < state_vm_count(d->state); i++) {
+		const char *name = state_vm_at(d->state, i)->name;
+
+		if (vmrun_is_active(d, name) && vmrun_stop(d, name) == 0)
+			qb_log(LOG_WARNING, "vm %s: stopping: %s", name, why);
+	}
+}
+
+/* Local runs that the state does not want here (any more) stop; true when none is left. */
+static bool stop_strays(struct hvnoded *d)
+{
+	bool clean = true;
+
+	for (struct vm_run_iter it = { 0 }; vmrun_next(d, &it);) {
+		const struct vm_status *st = state_vm_status(d->state, it.name);
+
+		if (assigned_here(d, st) && st->epoch == it.epoch)
+			continue;
+		clean = false;
+		if (!it.stopping) {
+			qb_log(LOG_NOTICE, "vm %s: runs here (epoch %" PRIu64 ") but is %s on %s "
+					   "(epoch %" PRIu64 "): stopping it",
+			       it.name, it.epoch, st ? vm_ha_state_name(st->state) : "deleted",
+			       st && st->node ? node_name_of(d, st->node) : "no node",
+			       st ? st->epoch : 0);
+			vmrun_stop(d, it.name);
+		}
+	}
+	return clean;
+}
+
+static void start_assigned(struct hvnoded *d)
+{
+	char err[1024];
+
+	for (size_t i = 0; i < state_vm_count(d->state); i++) {
+		const struct vm_def *def = state_vm_at(d->state, i);
+		const struct vm_status *st = state_vm_status(d->state, def->name);
+		struct reported *rp;
+
+		if (st->node != my_id(d) || !my_id(d))
+			continue;
+		if (st->state == VM_HA_STOPPING && !vmrun_is_active(d, def->name)) {
+			report(d, def->name, st->epoch, VM_EVENT_STOPPED, NULL);
+			continue;
+		}
+		if (st->state != VM_HA_STARTING || vmrun_is_active(d, def->name))
+			continue;
+		rp = reported_of(d->agent, def->name);
+		if (!rp || rp->start_epoch == st->epoch)
+			continue;
+		rp->start_epoch = st->epoch;
+		if (vmrun_start(d, def, st->epoch, st->takeover, err, sizeof(err)))
+			report(d, def->name, st->epoch, VM_EVENT_FAILED, err);
+	}
+}
+
+static void say_hello(struct hvnoded *d)
+{
+	const struct node_info *n = state_node_find(d->state, my_id(d));
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	json_t *op;
+	int rc;
+
+	if ((n && n->ready) || d->agent->hello_sent)
+		return;
+	op = json_pack("{s:s,s:I,s:s,s:I,s:I,s:s,s:s}", "op", "node.hello", "id",
+		       (json_int_t)my_id(d), "name", d->cfg.node_name, "vcpus",
+		       (json_int_t)(d->cfg.node_vcpus ? d->cfg.node_vcpus : (cpus > 0 ? cpus : 1)),
+		       "memory", (json_int_t)d->cfg.node_memory_mb, "domain",
+		       d->cfg.node_domain ? d->cfg.node_domain : "", "clearance",
+		       d->cfg.node_clearance ? d->cfg.node_clearance : "public");
+	rc = op ? repl_submit(d->agent->repl, op) : -ENOMEM;
+	json_decref(op);
+	if (rc)
+		return;
+	d->agent->hello_sent = true;
+	qb_log(LOG_NOTICE, "node %s: no leftover VM here: hello sent (clean, ready for VMs)",
+	       d->cfg.node_name);
+}
+
+/* --- the leader ------------------------------------------------------------------------ */
+
+static void mgr_log(void *arg, const char *line)
+{
+	qb_log(LOG_NOTICE, "manager: %s", line);
+}
+
+static int fence_work(void *arg)
+{
+	struct fence_job *job = arg;
+	struct lun_pr_state pr;
+	char err[1024];
+	int rc = 0;
+
+	for (size_t i = 0; i < job->nluns; i++) {
+		lun_session_t *s = lun_open(job->urls[i], job->initiator, "fence", 10, err,
+					    sizeof(err));
+
+		if (!s) {
+			snprintf(job->detail, sizeof(job->detail), "%.500s", err);
+			return -EIO;
+		}
+		rc = lun_read_pr(s, &pr, err, sizeof(err));
+		/* preempt only where the node is registered; the LUN stays reserved by us */
+		if (!rc && lun_pr_count_key(&pr, job->key))
+			rc = lun_acquire(s, job->mykey, true, err, sizeof(err));
+		if (!rc)
+			rc = lun_read_pr(s, &pr, err, sizeof(err));
+		if (!rc && lun_pr_count_key(&pr, job->key))
+			rc = -EBUSY, snprintf(err, sizeof(err), "lun %s: key 0x%016" PRIx64
+					      " still registered after PREEMPT", job->urls[i], job->key);
+		lun_close(s);
+		if (rc) {
+			snprintf(job->detail, sizeof(job->detail), "%.500s", err);
+			return rc;
+		}
+	}
+	snprintf(job->detail, sizeof(job->detail),
+		 "storage: key 0x%016" PRIx64 " preempted or absent on all %zu LUNs", job->key,
+		 job->nluns);
+	return 0;
+}
+
+static void fence_done(void *arg, int rc)
+{
+	struct fence_job *job = arg;
+	struct hvnoded *d = job->d;
+	struct agent *a = d->agent;
+	json_t *op;
+
+	for (size_t i = 0; i <= STATE_MAX_NODES; i++)
+		if (a->fence_node[i] == job->node) {
+			a->fencing[i] = false;
+			a->fence_retry_ms[i] = rc ? now_ms() + FENCE_RETRY_MS : 0;
+		}
+	qb_log(rc ? LOG_ERR : LOG_NOTICE, "fence node %s (id %u): %s: %s", job->name, job->node,
+	       rc ? "FAILED" : "done", job->detail);
+	op = json_pack("{s:s,s:I,s:b,s:s,s:I}", "op", "mgr.fenced", "id", (json_int_t)job->node,
+		       "ok", rc == 0, "detail", job->detail, "at_ms", (json_int_t)now_ms());
+	if (op && repl_submit(a->repl, op) == 0)
+		a->mgr_inflight++;
+	json_decref(op);
+	free(job->urls);
+	free(job);
+	reconcile_soon(d);
+}
+
+static int fence_slot(struct agent *a, uint32_t node)
+{
+	int free_slot = -1;
+
+	for (int i = 0; i <= STATE_MAX_NODES; i++) {
+		if (a->fence_node[i] == node)
+			return i;
+		if (free_slot < 0 && !a->fencing[i] && a->fence_retry_ms[i] == 0)
+			free_slot = i;
+	}
+	if (free_slot >= 0)
+		a->fence_node[free_slot] = node;
+	return free_slot;
+}
+
+static void fence_start(struct hvnoded *d, uint32_t node)
+{
+	struct agent *a = d->agent;
+	const struct node_info *n = state_node_find(d->state, node);
+	struct fence_job *job;
+	int slot = fence_slot(a, node);
+	size_t cap = 0;
+
+	if (slot < 0 || a->fencing[slot] || (a->fence_retry_ms[slot] && now_ms() < a->fence_retry_ms[slot]))
+		return;
+	job = calloc(1, sizeof(*job));
+	if (!job)
+		return;
+	job->d = d;
+	job->node = node;
+	snprintf(job->name, sizeof(job->name), "%s", n ? n->name : "?");
+	job->key = storage_node_key(d->cfg.cluster_name, node);
+	job->mykey = storage_node_key(d->cfg.cluster_name, my_id(d));
+	storage_initiator_name(job->initiator, sizeof(job->initiator), d->cfg.cluster_name,
+			       d->cfg.node_name);
+	for (size_t i = 0; i < state_vm_count(d->state); i++) {
+		const struct vm_def *def = state_vm_at(d->state, i);
+
+		if (state_vm_status(d->state, def->name)->node == node)
+			cap += def->ndisks;
+	}
+	job->urls = calloc(cap ? cap : 1, sizeof(*job->urls));
+	if (!job->urls) {
+		free(job);
+		return;
+	}
+	for (size_t i = 0; i < state_vm_count(d->state); i++) {
+		const struct vm_def *def = state_vm_at(d->state, i);
+
+		if (state_vm_status(d->state, def->name)->node != node)
+			continue;
+		if (!def->fence_storage) {
+			snprintf(job->detail, sizeof(job->detail),
+				 "vm %s has no storage fencing (--no-fence-storage) and no power "
+				 "fencing is configured: node %s cannot be confirmed fenced",
+				 def->name, job->name);
+			a->fence_retry_ms[slot] = now_ms() + FENCE_RETRY_MS * 5;
+			qb_log(LOG_ERR, "fence node %s (id %u): %s", job->name, node, job->detail);
+			free(job->urls);
+			free(job);
+			return;
+		}
+		for (size_t k = 0; k < def->ndisks; k++)
+			memcpy(job->urls[job->nluns++], def->disks[k].url, VM_URL_MAX);
+	}
+	qb_log(LOG_NOTICE, "fence node %s (id %u): storage fencing of %zu LUNs, key 0x%016" PRIx64,
+	       job->name, node, job->nluns, job->key);
+	a->fencing[slot] = true;
+	a->fence_retry_ms[slot] = 0;
+	if (work_submit(d, fence_work, fence_done, job)) {
+		a->fencing[slot] = false;
+		free(job->urls);
+		free(job);
+	}
+}
+
+static void run_manager(struct hvnoded *d)
+{
+	struct agent *a = d->agent;
+	struct member members[MEMBERS_MAX];
+	uint32_t ids[MEMBERS_MAX];
+	struct mgr_result res;
+	struct mgr_env env;
+	size_t n;
+	json_t *op;
+	size_t i;
+
+	if (membership_leader(d->membership) != my_id(d) || !my_id(d) ||
+	    repl_leader(a->repl) != my_id(d) || !repl_is_synced(a->repl) ||
+	    !membership_is_quorate(d->membership) || a->mgr_inflight)
+		return;
+	n = membership_members(d->membership, members, MEMBERS_MAX);
+	for (i = 0; i < n; i++)
+		ids[i] = members[i].id;
+	env = (struct mgr_env){ .now_ms = now_ms(), .members = ids, .nmembers = n };
+	if (manager_step(d->state, &env, &res, mgr_log, d)) {
+		qb_log(LOG_ERR, "manager: out of memory");
+		return;
+	}
+	json_array_foreach(res.ops, i, op) {
+		int rc = repl_submit(a->repl, op);
+
+		if (rc) {
+			qb_log(LOG_WARNING, "manager: cannot send a decision: %s", strerror(-rc));
+			break;
+		}
+		a->mgr_inflight++;
+	}
+	json_decref(res.ops);
+	for (i = 0; i < res.nfence; i++)
+		fence_start(d, res.fence[i]);
+}
+
+/* --- reconcile ---------------------------------------------------------------------- */
+
+static void reconcile(void *data)
+{
+	struct hvnoded *d = data;
+	struct agent *a = d->agent;
+	bool quorate = membership_is_quorate(d->membership);
+
+	a->reconcile_queued = false;
+	if (!quorate) {
+		uint64_t now = now_ms();
+
+		if (!a->quorum_lost_ms)
+			a->quorum_lost_ms = now;
+		a->hello_sent = false;
+		if (now - a->quorum_lost_ms >= (uint64_t)d->cfg.quorum_loss_stop_s * 1000)
+			stop_all_local(d, "this node lost quorum");
+		check_waiters(d, false);
+		return;
+	}
+	a->quorum_lost_ms = 0;
+	if (!repl_is_synced(a->repl))
+		return;
+	if (stop_strays(d))
+		say_hello(d);
+	start_assigned(d);
+	run_manager(d);
+	check_waiters(d, false);
+	flush_soon(d);
+}
+
+#define FLUSH_RETRY_MS 20
+
+static void on_flush(void *data)
+{
+	struct hvnoded *d = data;
+
+	d->agent->flush_armed = false;
+	repl_flush(d->agent->repl);
+	flush_soon(d);
+}
+
+/* corosync said "try again" to some message: retry shortly, in order. */
+static void flush_soon(struct hvnoded *d)
+{
+	struct agent *a = d->agent;
+
+	if (!a || a->flush_armed || !repl_has_unsent(a->repl))
+		return;
+	if (qb_loop_timer_add(d->loop, QB_LOOP_HIGH, FLUSH_RETRY_MS * QB_TIME_NS_IN_MSEC, d, on_flush,
+			      &a->flush_timer) == 0)
+		a->flush_armed = true;
+}
+
+static void reconcile_soon(struct hvnoded *d)
+{
+	struct agent *a = d->agent;
+
+	if (!a || a->reconcile_queued)
+		return;
+	if (qb_loop_job_add(d->loop, QB_LOOP_MED, d, reconcile) == 0)
+		a->reconcile_queued = true;
+}
+
+static void on_tick(void *data)
+{
+	struct hvnoded *d = data;
+
+	reconcile(d);
+	check_waiters(d, true);
+	qb_loop_timer_add(d->loop, QB_LOOP_LOW, TICK_MS * QB_TIME_NS_IN_MSEC, d, on_tick,
+			  &d->agent->tick);
+}
+
+/* --- repl callbacks ---------------------------------------------------------------- */
+
+static int repl_send(void *arg, const void *buf, size_t len)
+{
+	struct hvnoded *d = arg;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+
+	return membership_send(d->membership, &iov, 1);
+}
+
+static void repl_applied(void *arg, const json_t *op, uint32_t sender, int rc, const char *err)
+{
+	struct hvnoded *d = arg;
+	const char *name = json_string_value(json_object_get(op, "op"));
+
+	if (sender == my_id(d) && name && !strncmp(name, "mgr.", 4) && d->agent->mgr_inflight)
+		d->agent->mgr_inflight--;
+	if (rc)
+		qb_log(rc == -ESTALE ? LOG_INFO : LOG_WARNING, "op %s from node %u refused: %s",
+		       name ? name : "?", sender, err);
+	else
+		qb_log(LOG_DEBUG, "op %s from node %u applied (version %" PRIu64 ")", name, sender,
+		       state_version(d->state));
+	if (name && !strcmp(name, "mgr.node") && !rc &&
+	    json_integer_value(json_object_get(op, "id")) == my_id(d))
+		d->agent->hello_sent = false;
+	if (sender == my_id(d))
+		request_applied(d, op, rc, err);
+	reconcile_soon(d);
+}
+
+static void repl_synced(void *arg, uint32_t winner, uint64_t version)
+{
+	struct hvnoded *d = arg;
+
+	d->agent->hello_sent = false;
+	d->agent->mgr_inflight = 0;
+	reconcile_soon(d);
+}
+
+static void repl_persist(void *arg)
+{
+	struct hvnoded *d = arg;
+	char err[1024];
+
+	if (statefile_save(d->state_path, d->state, err, sizeof(err)))
+		qb_log(LOG_ERR, "cannot persist the cluster state: %s", err);
+}
+
+static void repl_log(void *arg, int level, const char *msg)
+{
+	qb_log(level, "state: %s", msg);
+}
+
+static const struct repl_ops repl_ops = {
+	.send = repl_send,
+	.applied = repl_applied,
+	.synced = repl_synced,
+	.persist = repl_persist,
+	.log = repl_log,
+};
+
+/* --- membership callbacks (from main.c) -------------------------------------------- */
+
+void cluster_confchg(struct hvnoded *d, const uint32_t *ids, size_t n)
+{
+	if (!d->agent)
+		return;
+	repl_set_local(d->agent->repl, my_id(d));
+	repl_quorum(d->agent->repl, membership_is_quorate(d->membership));
+	repl_confchg(d->agent->repl, ids, n);
+	flush_soon(d);
+}
+
+void cluster_deliver(struct hvnoded *d, uint32_t nodeid, const void *msg, size_t len)
+{
+	if (!d->agent)
+		return;
+	repl_deliver(d->agent->repl, nodeid, msg, len);
+}
+
+void cluster_changed(struct hvnoded *d)
+{
+	if (!d->agent)
+		return;
+	if (!membership_is_available(d->membership))
+		repl_reset(d->agent->repl);
+	else
+		repl_quorum(d->agent->repl, membership_is_quorate(d->membership));
+	reconcile_soon(d);
+}
+
+int cluster_init(struct hvnoded *d)
+{
+	struct agent *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return -ENOMEM;
+	a->repl = repl_create(d->state, &repl_ops, d);
+	if (!a->repl) {
+		free(a);
+		return -ENOMEM;
+	}
+	d->agent = a;
+	qb_loop_timer_add(d->loop, QB_LOOP_LOW, TICK_MS * QB_TIME_NS_IN_MSEC, d, on_tick, &a->tick);
+	return 0;
+}
+
+void cluster_fini(struct hvnoded *d)
+{
+	struct agent *a = d->agent;
+	struct waiter *w;
+	struct reported *r;
+
+	if (!a)
+		return;
+	qb_loop_timer_del(d->loop, a->tick);
+	if (a->flush_armed)
+		qb_loop_timer_del(d->loop, a->flush_timer);
+	while ((w = a->waiters)) {
+		a->waiters = w->next;
+		ipc_request_fail(w->req, -ESHUTDOWN, "hvnoded is stopping");
+		free(w);
+	}
+	while ((r = a->reported)) {
+		a->reported = r->next;
+		free(r);
+	}
+	repl_destroy(a->repl);
+	free(a);
+	d->agent = NULL;
+}
