@@ -121,6 +121,7 @@ PROGS		= hvnoded hvctl
 
 # Helpers the integration tests run.
 TEST_TOOLS	+= tests/it/ipc-garbage
+TEST_TOOLS	+= tests/it/cpg-rogue
 
 # Unit tests: one per module, each linked with the module objects it tests.
 UNIT_TESTS	+= tests/unit/test_node
@@ -132,6 +133,20 @@ include storage/storage.mk
 
 UNIT_TESTS	+= $(HYPERVISOR_UNIT_TESTS)
 UNIT_TESTS	+= $(STORAGE_UNIT_TESTS)
+UNIT_TESTS	+= tests/unit/test_placement
+
+BENCHES		+= tests/bench/bench_placement
+
+# The manager's scenario simulator: the pure cluster code and nothing else.
+SIM_OBJS	+= tests/sim/hvsim.o
+SIM_OBJS	+= cluster/state.o
+SIM_OBJS	+= cluster/ops.o
+SIM_OBJS	+= cluster/manager.o
+SIM_OBJS	+= cluster/plan.o
+SIM_OBJS	+= cluster/placement.o
+SIM_OBJS	+= cluster/vm.o
+SIM_OBJS	+= cluster/jsonv.o
+SIM_OBJS	+= cluster/members.o
 
 all: $(PROGS) $(STORAGE_PLUGIN) $(TEST_TOOLS) $(HYPERVISOR_TEST_TOOLS) $(STORAGE_TEST_TOOLS) \
 	$(GUEST_BIN) $(GUEST_TOOLS)
@@ -151,6 +166,19 @@ node/config.o: CFLAGS += -DHV_PLUGIN_DIR='"$(PLUGINDIR)"'
 
 tests/it/ipc-garbage: tests/it/ipc-garbage.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_QB)
+
+# test_out_of_memory fails the engine's calloc() calls one by one.
+tests/unit/test_placement: tests/unit/test_placement.o cluster/placement.o
+	$(CC) $(LDFLAGS) -Wl,--wrap=calloc -o $@ $^ -lcmocka
+
+tests/bench/bench_placement: tests/bench/bench_placement.o cluster/placement.o
+	$(CC) $(LDFLAGS) -o $@ $^
+
+tests/sim/hvsim: $(SIM_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_JSON)
+
+tests/it/cpg-rogue: tests/it/cpg-rogue.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lcpg
 
 tests/unit/test_node: tests/unit/test_node.o node/config.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka
@@ -172,8 +200,18 @@ unit: $(UNIT_TESTS)
 .PHONY: unit
 
 check: deps
-	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory all unit tests/sim/hvsim $(BENCHES)
 	@tests/run $(UNIT_TESTS)
+
+sim: tests/sim/hvsim
+	@tests/sim/run.sh
+.PHONY: sim
+
+# Benchmarks print tables; timings never decide a test.
+bench: $(BENCHES) all
+	tests/bench/bench_placement
+	tests/bench/bench_failover.sh
+.PHONY: bench
 .PHONY: check
 
 lab-up: all
@@ -198,7 +236,8 @@ install: hvnoded hvctl $(STORAGE_PLUGIN)
 .PHONY: install
 
 clean: guest-clean storage-clean
-	rm -f $(PROGS) $(TEST_TOOLS) $(UNIT_TESTS) $(HYPERVISOR_TEST_TOOLS) $(STORAGE_TEST_TOOLS)
+	rm -f $(PROGS) $(TEST_TOOLS) $(UNIT_TESTS) $(HYPERVISOR_TEST_TOOLS) $(STORAGE_TEST_TOOLS) \
+		$(BENCHES) tests/sim/hvsim
 	find . -name '*.o' -delete -o -name '*.d' -delete
 	rm -rf tests/results $(FLAGS_STAMP)
 .PHONY: clean

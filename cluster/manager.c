@@ -91,15 +91,15 @@ static void decide_nodes(struct step *x)
 
 /* --- VMs ------------------------------------------------------------------------ */
 
-/* A decision for @def: its new status, sent with the epoch it was based on. */
+/* A decision for @def: its new status, sent with the epoch and the want it was based on. */
 static void vm_to(struct step *x, const struct vm_def *def, const struct vm_status *old,
 		  const struct vm_status *n)
 {
-	emit(x, json_pack("{s:s,s:s,s:I,s:s,s:I,s:I,s:b,s:I,s:I,s:I,s:s,s:b}", "op", "mgr.vm",
-			  "name", def->name, "expect_epoch", (json_int_t)old->epoch, "state",
-			  vm_ha_state_name(n->state), "node", (json_int_t)n->node, "epoch",
-			  (json_int_t)n->epoch, "takeover", n->takeover, "restarts",
-			  (json_int_t)n->restarts, "window_ms", (json_int_t)n->window_ms,
+	emit(x, json_pack("{s:s,s:s,s:I,s:b,s:s,s:I,s:I,s:b,s:I,s:I,s:I,s:s,s:b}", "op", "mgr.vm",
+			  "name", def->name, "expect_epoch", (json_int_t)old->epoch, "expect_want",
+			  old->want_running, "state", vm_ha_state_name(n->state), "node",
+			  (json_int_t)n->node, "epoch", (json_int_t)n->epoch, "takeover", n->takeover,
+			  "restarts", (json_int_t)n->restarts, "window_ms", (json_int_t)n->window_ms,
 			  "failed_node", (json_int_t)n->failed_node, "reason", n->reason,
 			  "want_running", n->want_running));
 }
@@ -286,14 +286,20 @@ static void assign(struct step *x, const struct vm_def *def, const struct vm_sta
 		snprintf(failed, sizeof(failed), "failed %u times on %s within %u s (last: %.200s); ",
 			 cs->restart_max + 1, node_name(x->s, req->avoid), cs->restart_window_s,
 			 st->event_reason);
+	if (!pe->node && failed[0]) {
+		/* it does not run, and has nowhere to go: give up, with the reason */
+		n.state = VM_HA_ERROR;
+		n.node = 0;
+		snprintf(n.reason, sizeof(n.reason), "%.250scannot be moved: %.240s", failed,
+			 pe->reason);
+		say(x, "vm %s: error: %s", def->name, n.reason);
+		vm_to(x, def, st, &n);
+		return;
+	}
 	if (!pe->node) {
 		char why[STATE_REASON_MAX];
 
-		if (failed[0])
-			snprintf(why, sizeof(why), "%.250scannot be placed elsewhere: %.230s", failed,
-				 pe->reason);
-		else
-			snprintf(why, sizeof(why), "cannot be placed: %.480s", pe->reason);
+		snprintf(why, sizeof(why), "cannot be placed: %.480s", pe->reason);
 		if (!strcmp(why, st->reason))
 			return;
 		say(x, "vm %s: %s", def->name, why);

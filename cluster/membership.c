@@ -149,7 +149,7 @@ static void cpg_deliver_cb(cpg_handle_t handle, const struct cpg_name *group, ui
 	if (cpg_context_get(handle, (void **)&m) != CS_OK || !m)
 		return;
 	if (m->ops->deliver)
-		m->ops->deliver(m, nodeid, msg, len, m->arg);
+		m->ops->deliver(m, nodeid, pid, msg, len, m->arg);
 }
 
 static void cpg_confchg_cb(cpg_handle_t handle, const struct cpg_name *group,

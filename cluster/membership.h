@@ -34,7 +34,8 @@ struct membership_ops {
 	 * A message from the group, in agreed order. @msg is valid only during
 	 * the callback; it comes from the network and must be validated.
 	 */
-	void (*deliver)(membership_t *m, uint32_t nodeid, const void *msg, size_t len, void *arg);
+	void (*deliver)(membership_t *m, uint32_t nodeid, uint32_t pid, const void *msg,
+			size_t len, void *arg);
 	/*
 	 * The CPG group's members changed (in order with deliver): the hvnoded
 	 * processes of @ids. Called before changed().

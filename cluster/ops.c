@@ -231,6 +231,21 @@ static int op_rule_del(cluster_state_t *s, const json_t *op, char *err, size_t e
 	return 0;
 }
 
+static int op_settings_set(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "op", "req", "settings", NULL };
+	struct cluster_settings c = *state_settings(s);
+	int rc;
+
+	rc = jv_check_keys(op, keys, "settings.set", err, errlen);
+	rc = rc ?: settings_from_json(json_object_get(op, "settings"), &c, err, errlen);
+	if (rc)
+		return rc;
+	*state_settings_mut(s) = c;
+	state_bump(s);
+	return 0;
+}
+
 /* --- node ops -------------------------------------------------------------------- */
 
 static int op_node_hello(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx,
@@ -333,10 +348,11 @@ static int op_mgr_vm(cluster_state_t *s, const json_t *op, char *err, size_t err
 	static const char *const keys[] = { "op",	 "req",	     "name",	 "expect_epoch",
 					     "state",	 "node",     "epoch",	 "takeover",
 					     "restarts", "window_ms", "failed_node", "reason",
-					     "want_running", NULL };
+					     "want_running", "expect_want", NULL };
 	const struct vm_def *def;
 	struct vm_status *st, n;
 	uint64_t expect = 0;
+	bool expect_want;
 	const char *state;
 	int rc;
 
@@ -351,6 +367,16 @@ static int op_mgr_vm(cluster_state_t *s, const json_t *op, char *err, size_t err
 	if (st->epoch != expect) {
 		jv_fail(err, errlen, "vm %s: decision for epoch %" PRIu64 " is stale (now %" PRIu64 ")",
 			def->name, expect, st->epoch);
+		return -ESTALE;
+	}
+	/* a vm.want applied since the decision was made: the manager decides again */
+	expect_want = st->want_running;
+	rc = jv_bool(op, "expect_want", &expect_want, err, errlen);
+	if (rc)
+		return rc;
+	if (expect_want != st->want_running) {
+		jv_fail(err, errlen, "vm %s: decision made while it was %s is stale", def->name,
+			expect_want ? "wanted" : "not wanted");
 		return -ESTALE;
 	}
 	n = *st;
@@ -453,6 +479,8 @@ int state_apply(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, 
 		return op_rule_add(s, op, err, errlen);
 	if (!strcmp(name, "rule.del"))
 		return op_rule_del(s, op, err, errlen);
+	if (!strcmp(name, "settings.set"))
+		return op_settings_set(s, op, err, errlen);
 	if (!strcmp(name, "node.hello"))
 		return op_node_hello(s, op, ctx, err, errlen);
 	if (!strcmp(name, "vm.report"))

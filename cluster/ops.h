@@ -8,6 +8,7 @@
  *   vm.create  {def}                       any node (for hvctl); def has its uuid
  *   vm.delete  {name}                      only a stopped VM
  *   vm.want    {name, running}             desired state (hvctl vm start/stop)
+ *   settings.set {settings}               cluster-wide settings (overcommit, restart limit)
  *   rule.add   {rule} / rule.del {name}    rules naming unknown VMs or contradicting
  *                                          another rule are refused
  *   node.hello {id, name, vcpus, memory, domain, clearance}
@@ -15,7 +16,8 @@
  *                                          VM, keys re-registered) and has this capacity
  *   vm.report  {name, epoch, event, reason}
  *                                          from the node the VM is assigned to
- *   mgr.vm     {name, expect_epoch, ...}   leader only: the manager's decision for a
+ *   mgr.vm     {name, expect_epoch, expect_want, ...}
+ *                                          leader only: the manager's decision for a
  *                                          VM; refused when the epoch moved meanwhile
  *   mgr.node   {id, expect, status}        leader only
  *   mgr.fenced {id, ok, detail, at_ms}     leader only: the fence of node id

@@ -38,7 +38,7 @@ struct pl_node {
 	uint64_t memory_mb; /* physical capacity */
 	const char *domain; /* failure domain; NULL or "" = a domain of its own */
 	int clearance;	    /* 0 public, 1 internal, 2 confidential, 3 secret */
-	bool usable;	    /* online, not in maintenance, not fenced or pending: may receive VMs */
+	bool usable;	    /* online, not in maintenance, fenced or pending: may take VMs */
 };
 
 struct pl_vm {
@@ -61,10 +61,11 @@ struct pl_rule {
 	const char *name; /* unique, non-empty */
 	enum pl_rule_type type;
 	bool hard;
-	enum pl_scope scope;	 /* anti-affinity */
-	const char *const *vms;	 /* anti-affinity, affinity; names of VMs not in the input are skipped */
+	enum pl_scope scope; /* anti-affinity */
+	/* anti-affinity, affinity; names not among the input's VMs are skipped */
+	const char *const *vms;
 	size_t nvms;
-	const char *app;	 /* tier separation */
+	const char *app; /* tier separation */
 };
 
 struct pl_params {

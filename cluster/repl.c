@@ -14,6 +14,7 @@
 struct queued {
 	struct queued *next;
 	uint32_t sender;
+	uint32_t pid;
 	json_t *op;
 };
 
@@ -27,6 +28,7 @@ struct outmsg {
 
 struct sync_in {
 	uint32_t node;
+	uint32_t pid; /* the process that sent the sync: it speaks for the node */
 	bool got;
 	bool quorate_side;
 	uint64_t version;
@@ -43,6 +45,7 @@ struct repl {
 	bool quorate_side; /* synced member of a quorate configuration since the last round */
 	bool in_round;
 	uint32_t members[MEMBERS_MAX];
+	uint32_t pids[MEMBERS_MAX]; /* per member: the process that synced, 0 until then */
 	size_t nmembers;
 	struct sync_in in[MEMBERS_MAX];
 	struct queued *queue, **tail;
@@ -325,6 +328,8 @@ int repl_submit(repl_t *r, const json_t *op)
 	return send_body(r, REPL_MSG_OP, op);
 }
 
+static bool is_member(const repl_t *r, uint32_t id);
+
 static json_t *members_json(const uint32_t *ids, size_t n)
 {
 	json_t *a = json_array();
@@ -345,6 +350,8 @@ void repl_confchg(repl_t *r, const uint32_t *members, size_t n)
 	for (size_t i = 0; i < n && r->nmembers < MEMBERS_MAX; i++) {
 		size_t k = r->nmembers;
 
+		if (is_member(r, members[i]))
+			continue; /* a second process of a node: the node counts once */
 		/* sorted, so that every node sees the same list and the same leader */
 		while (k > 0 && r->members[k - 1] > members[i]) {
 			r->members[k] = r->members[k - 1];
@@ -353,8 +360,10 @@ void repl_confchg(repl_t *r, const uint32_t *members, size_t n)
 		r->members[k] = members[i];
 		r->nmembers++;
 	}
-	for (size_t i = 0; i < r->nmembers; i++)
+	for (size_t i = 0; i < r->nmembers; i++) {
 		r->in[i].node = r->members[i];
+		r->pids[i] = 0;
+	}
 	r->in_round = true;
 	st = state_to_json(r->state);
 	body = json_pack("{s:o,s:b,s:I,s:o}", "members", members_json(r->members, r->nmembers),
@@ -403,6 +412,15 @@ static bool same_members(const repl_t *r, const json_t *list)
 	return true;
 }
 
+/* Whether process @pid is the one that synced for node @node in this configuration. */
+static bool speaks_for(const repl_t *r, uint32_t node, uint32_t pid)
+{
+	for (size_t i = 0; i < r->nmembers; i++)
+		if (r->members[i] == node)
+			return r->pids[i] == pid;
+	return false;
+}
+
 /* Better candidate for the winner: quorate side, then version, then lowest id (earlier). */
 static bool better(const struct sync_in *a, const struct sync_in *b)
 {
@@ -430,6 +448,8 @@ static void finish_round(repl_t *r)
 		rlog(r, LOG_NOTICE, "sync: adopted the state of node %u, version %" PRIu64 "%s",
 		     win->node, win->version, win->quorate_side ? " (quorate side)" : "");
 	}
+	for (size_t i = 0; i < r->nmembers; i++)
+		r->pids[i] = r->in[i].pid;
 	clear_round(r);
 	r->in_round = false;
 	r->synced = true;
@@ -442,13 +462,17 @@ static void finish_round(repl_t *r)
 		r->queue = q->next;
 		if (!r->queue)
 			r->tail = &r->queue;
-		apply_one(r, q->sender, q->op);
+		if (speaks_for(r, q->sender, q->pid))
+			apply_one(r, q->sender, q->op);
+		else
+			rlog(r, LOG_WARNING, "op from process %u of node %u, not the node's agent: "
+					     "ignored", q->pid, q->sender);
 		json_decref(q->op);
 		free(q);
 	}
 }
 
-static void on_sync(repl_t *r, uint32_t sender, json_t *body)
+static void on_sync(repl_t *r, uint32_t sender, uint32_t pid, json_t *body)
 {
 	static const char *const keys[] = { "members", "quorate_side", "version", "state" };
 	json_t *v;
@@ -470,6 +494,7 @@ static void on_sync(repl_t *r, uint32_t sender, json_t *body)
 	    json_integer_value(v) < 0 || !json_is_object(json_object_get(body, "state")))
 		goto bad;
 	r->in[i].got = true;
+	r->in[i].pid = pid;
 	r->in[i].quorate_side = json_is_true(json_object_get(body, "quorate_side"));
 	r->in[i].version = (uint64_t)json_integer_value(v);
 	r->in[i].state = json_incref(json_object_get(body, "state"));
@@ -482,7 +507,7 @@ bad:
 	rlog(r, LOG_WARNING, "sync message from node %u is malformed: ignored", sender);
 }
 
-void repl_deliver(repl_t *r, uint32_t sender, const void *msg, size_t len)
+void repl_deliver(repl_t *r, uint32_t sender, uint32_t pid, const void *msg, size_t len)
 {
 	enum repl_msg_type type;
 	char err[256];
@@ -496,19 +521,23 @@ void repl_deliver(repl_t *r, uint32_t sender, const void *msg, size_t len)
 	if (!is_member(r, sender)) {
 		rlog(r, LOG_WARNING, "message from node %u, not a member: ignored", sender);
 	} else if (type == REPL_MSG_SYNC) {
-		on_sync(r, sender, body);
+		on_sync(r, sender, pid, body);
 	} else if (r->in_round) {
 		q = calloc(1, sizeof(*q));
 		if (q) {
 			q->sender = sender;
+			q->pid = pid;
 			q->op = json_incref(body);
 			*r->tail = q;
 			r->tail = &q->next;
 		} else {
 			rlog(r, LOG_CRIT, "out of memory: op from node %u lost", sender);
 		}
-	} else if (r->synced) {
+	} else if (r->synced && speaks_for(r, sender, pid)) {
 		apply_one(r, sender, body);
+	} else if (r->synced) {
+		rlog(r, LOG_WARNING, "op from process %u of node %u, not the node's agent: ignored",
+		     pid, sender);
 	}
 	json_decref(body);
 }

@@ -65,10 +65,18 @@ void repl_destroy(repl_t *r);
 void repl_set_local(repl_t *r, uint32_t id);
 /* The quorum flag changed; a node that loses quorum stops counting as a quorate side. */
 void repl_quorum(repl_t *r, bool quorate);
-/* A CPG configuration change (in order with the messages): start a sync round. */
+/*
+ * A CPG configuration change (in order with the messages): start a sync
+ * round. @members may list a node twice (two processes): it counts once.
+ */
 void repl_confchg(repl_t *r, const uint32_t *members, size_t n);
-/* A CPG message, in agreed order; from the network: validated here. */
-void repl_deliver(repl_t *r, uint32_t sender, const void *msg, size_t len);
+/*
+ * A CPG message from process @pid of node @sender, in agreed order; from the
+ * network: validated here. Only the process of each node that took part in
+ * the current sync round speaks for that node: another process joined to the
+ * group (even on a member node) is ignored.
+ */
+void repl_deliver(repl_t *r, uint32_t sender, uint32_t pid, const void *msg, size_t len);
 /* Lost the group (corosync went away): nothing is synced until the next confchg. */
 void repl_reset(repl_t *r);
 

@@ -623,7 +623,7 @@ static int fence_from_json(const json_t *j, struct fence_record *f, char *err, s
 	return rc;
 }
 
-static json_t *settings_to_json(const struct cluster_settings *c)
+json_t *settings_to_json(const struct cluster_settings *c)
 {
 	return json_pack("{s:I,s:I,s:I,s:I}", "cpu_overcommit_pct",
 			 (json_int_t)c->cpu_overcommit_pct, "mem_overcommit_pct",
@@ -631,7 +631,6 @@ static json_t *settings_to_json(const struct cluster_settings *c)
 			 "restart_window_s", (json_int_t)c->restart_window_s);
 }
 
-int settings_from_json(const json_t *j, struct cluster_settings *c, char *err, size_t errlen);
 int settings_from_json(const json_t *j, struct cluster_settings *c, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "cpu_overcommit_pct", "mem_overcommit_pct",

@@ -185,6 +185,10 @@ int rule_from_json(const json_t *j, struct rule *r, char *err, size_t errlen);
 json_t *vm_status_to_json(const struct vm_status *st);
 json_t *node_info_to_json(const struct node_info *n);
 
+/* Settings as JSON and back: the keys given change, others keep @c's values; ranges checked. */
+json_t *settings_to_json(const struct cluster_settings *c);
+int settings_from_json(const json_t *j, struct cluster_settings *c, char *err, size_t errlen);
+
 /* The whole state as {"format": 2, "version": N, ...} (new reference). */
 json_t *state_to_json(const cluster_state_t *s);
 /*

@@ -414,10 +414,22 @@ static void start_assigned(struct hvnoded *d)
 			report(d, def->name, st->epoch, VM_EVENT_STOPPED, NULL);
 			continue;
 		}
-		if (st->state != VM_HA_STARTING || vmrun_is_active(d, def->name))
-			continue;
 		rp = reported_of(d->agent, def->name);
-		if (!rp || rp->start_epoch == st->epoch)
+		if (!rp || vmrun_is_active(d, def->name))
+			continue;
+		/*
+		 * Assigned here, running, but it is not: stopped while this node had no
+		 * quorum, or hvnoded restarted. Say so once, or it stays "started" forever.
+		 */
+		if ((st->state == VM_HA_STARTED ||
+		     (st->state == VM_HA_STARTING && rp->start_epoch == st->epoch)) &&
+		    !(rp->epoch == st->epoch && rp->event != VM_EVENT_NONE)) {
+			report(d, def->name, st->epoch, VM_EVENT_FAILED,
+			       "not running on its node (stopped while the node had no quorum, or "
+			       "hvnoded restarted)");
+			continue;
+		}
+		if (st->state != VM_HA_STARTING || rp->start_epoch == st->epoch)
 			continue;
 		rp->start_epoch = st->epoch;
 		if (vmrun_start(d, def, st->epoch, st->takeover, err, sizeof(err)))
@@ -541,6 +553,23 @@ static void fence_start(struct hvnoded *d, uint32_t node)
 
 	if (slot < 0 || a->fencing[slot] || (a->fence_retry_ms[slot] && now_ms() < a->fence_retry_ms[slot]))
 		return;
+	if (node == my_id(d)) {
+		/* back before anyone fenced us: we are alive; clean means nothing of ours writes */
+		struct vm_run_iter it = { 0 };
+		json_t *op;
+
+		if (vmrun_next(d, &it))
+			return;
+		op = json_pack("{s:s,s:I,s:b,s:s,s:I}", "op", "mgr.fenced", "id", (json_int_t)node,
+			       "ok", 1, "detail", "self: the leader is this node, back and clean (no VM runs here)",
+			       "at_ms", (json_int_t)now_ms());
+		if (op && repl_submit(a->repl, op) == 0)
+			a->mgr_inflight++;
+		json_decref(op);
+		qb_log(LOG_NOTICE, "fence node %s (id %u): this node, clean: confirmed", d->cfg.node_name,
+		       node);
+		return;
+	}
 	job = calloc(1, sizeof(*job));
 	if (!job)
 		return;
@@ -777,11 +806,12 @@ void cluster_confchg(struct hvnoded *d, const uint32_t *ids, size_t n)
 	flush_soon(d);
 }
 
-void cluster_deliver(struct hvnoded *d, uint32_t nodeid, const void *msg, size_t len)
+void cluster_deliver(struct hvnoded *d, uint32_t nodeid, uint32_t pid, const void *msg,
+		     size_t len)
 {
 	if (!d->agent)
 		return;
-	repl_deliver(d->agent->repl, nodeid, msg, len);
+	repl_deliver(d->agent->repl, nodeid, pid, msg, len);
 }
 
 void cluster_changed(struct hvnoded *d)

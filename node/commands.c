@@ -119,10 +119,36 @@ static json_t *cmd_status(struct hvnoded *d, struct ipc_request *req, json_t *ar
 	return res;
 }
 
+/* {"set": {...}} changes cluster-wide settings; without it, shows them. */
+static json_t *cmd_settings(struct hvnoded *d, struct ipc_request *req, json_t *args,
+			    int *status)
+{
+	json_t *set = json_object_get(args, "set"), *op;
+	struct cluster_settings c = *state_settings(d->state);
+	char err[1024];
+	int rc;
+
+	if (!set) {
+		*status = 0;
+		return settings_to_json(state_settings(d->state));
+	}
+	rc = settings_from_json(set, &c, err, sizeof(err));
+	if (rc)
+		return command_error(status, rc, "%s", err);
+	op = json_pack("{s:s,s:O}", "op", "settings.set", "settings", set);
+	rc = op ? cluster_submit(d, op, req, CLUSTER_WAIT_APPLIED, NULL, 0, err, sizeof(err))
+		: -ENOMEM;
+	json_decref(op);
+	if (rc)
+		return command_error(status, rc, "settings not changed: %s", err);
+	return NULL;
+}
+
 static const struct {
 	const char *name;
 	command_fn fn;
 } commands[] = {
+	{ "settings", cmd_settings },
 	{ "status", cmd_status },
 	{ "vm.create", cmd_vm_create },
 	{ "vm.delete", cmd_vm_delete },

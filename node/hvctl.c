@@ -37,6 +37,7 @@ const char hvctl_main_help[] =
 	"  vm explain NAME        where a VM runs and why; what placement says now\n"
 	"  rule add|list|show|del placement rules (see 'hvctl help rule')\n"
 	"  plan --fail NODE[,..]  what if nodes failed: where their VMs would go\n"
+	"  settings [KEY=VALUE..] cluster-wide settings: overcommit, restart limit\n"
 	"  help [COMMAND]         help on a command\n"
 	"\n"
 	"Options:\n"
@@ -185,6 +186,66 @@ static const char *yesno(json_t *b)
 	return json_is_true(b) ? "yes" : "no";
 }
 
+static const char settings_help[] =
+	"Usage: hvctl settings [KEY=VALUE ...] [--json]\n"
+	"\n"
+	"Show the cluster-wide settings, or change some (cluster-wide, as one change):\n"
+	"  cpu_overcommit_pct   vcpus placed per 100 host CPUs (default 400)\n"
+	"  mem_overcommit_pct   memory placed per 100 MiB of host memory (default 100)\n"
+	"  restart_max          restarts of a failed VM on its node within the window,\n"
+	"                       then it moves once, then it goes to error (default 3)\n"
+	"  restart_window_s     that window in seconds (default 300)\n"
+	"Example: hvctl settings cpu_overcommit_pct=200 restart_max=5\n";
+
+static int do_settings(struct ctl *ctl, int argc, char **argv)
+{
+	json_t *set = json_object(), *args = NULL, *res, *v;
+	const char *key;
+	int rc;
+
+	rc = parse_common(ctl, argc, argv, settings_help);
+	if (rc >= 0)
+		goto out;
+	for (int i = optind; i < argc; i++) {
+		char *eq = strchr(argv[i], '='), *end;
+		long long n;
+
+		if (!eq || eq == argv[i]) {
+			rc = usage_error(settings_help, "settings: '%s' is not KEY=VALUE", argv[i]);
+			goto out;
+		}
+		n = strtoll(eq + 1, &end, 10);
+		if (!eq[1] || *end || n < 0) {
+			rc = usage_error(settings_help, "settings: '%s' is not a number", eq + 1);
+			goto out;
+		}
+		*eq = '\0';
+		json_object_set_new(set, argv[i], json_integer(n));
+	}
+	if (json_object_size(set))
+		args = json_pack("{s:O}", "set", set);
+	rc = call(ctl, "settings", args, &res);
+	if (rc)
+		goto out;
+	if (args) {
+		json_decref(res);
+		rc = call(ctl, "settings", NULL, &res);
+		if (rc)
+			goto out;
+	}
+	if (ctl->json) {
+		print_json(res);
+	} else {
+		json_object_foreach(res, key, v)
+			printf("%-20s %lld\n", key, (long long)json_integer_value(v));
+	}
+	json_decref(res);
+out:
+	json_decref(set);
+	json_decref(args);
+	return rc;
+}
+
 static int do_status(struct ctl *ctl, int argc, char **argv)
 {
 	json_t *res, *members, *m, *v, *leader;
@@ -305,6 +366,7 @@ static const struct command {
 	const char *help;
 } commands[] = {
 	{ "status", do_status, status_help },
+	{ "settings", do_settings, settings_help },
 	{ "vm", hvctl_vm, hvctl_vm_help },
 	{ "rule", hvctl_rule, hvctl_rule_help },
 	{ "plan", hvctl_plan, hvctl_plan_help },

@@ -113,7 +113,8 @@ void work_fini(struct hvnoded *d);
 int cluster_init(struct hvnoded *d);
 void cluster_fini(struct hvnoded *d);
 void cluster_confchg(struct hvnoded *d, const uint32_t *ids, size_t n);
-void cluster_deliver(struct hvnoded *d, uint32_t nodeid, const void *msg, size_t len);
+void cluster_deliver(struct hvnoded *d, uint32_t nodeid, uint32_t pid, const void *msg,
+		     size_t len);
 void cluster_changed(struct hvnoded *d);
 
 /* What hvctl waits for after its change was applied. */

@@ -9,7 +9,7 @@
 
 #include <qb/qblog.h>
 
-#define LOG_FORMAT "%t %N[%P] %p %f: %b"
+#define LOG_FORMAT "%T %N[%P] %p %f: %b"
 
 /* Written once at setup, read in the crash handler: must be plain static storage. */
 static char blackbox_path[4096];

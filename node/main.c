@@ -93,12 +93,13 @@ static void on_membership_changed(membership_t *m, void *arg)
 	qb_log(LOG_NOTICE, "membership: %s", now);
 }
 
-static void on_deliver(membership_t *m, uint32_t nodeid, const void *msg, size_t len, void *arg)
+static void on_deliver(membership_t *m, uint32_t nodeid, uint32_t pid, const void *msg,
+		       size_t len, void *arg)
 {
 	struct hvnoded *d = arg;
 
 	d->membership = m;
-	cluster_deliver(d, nodeid, msg, len);
+	cluster_deliver(d, nodeid, pid, msg, len);
 }
 
 static void on_confchg(membership_t *m, const uint32_t *ids, size_t n, void *arg)

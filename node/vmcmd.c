@@ -107,6 +107,10 @@ json_t *cmd_vm_create(struct hvnoded *d, struct ipc_request *req, json_t *args, 
 	char err[512];
 	int rc;
 
+	/* before the disks are probed: a node without quorum may not reach them either */
+	if (!membership_is_quorate(d->membership))
+		return command_error(status, -EAGAIN,
+				     "cluster not quorate: changes are refused on this node");
 	job = calloc(1, sizeof(*job));
 	if (!job)
 		return command_error(status, -ENOMEM, "out of memory");

@@ -432,8 +432,8 @@ static void start_qemu(struct vm_run *r)
 
 /* --- disk servers ----------------------------------------------------------- */
 
-#define SOCKET_POLL_MS 100
-#define SOCKET_POLLS 150
+#define SOCKET_POLL_MS 10
+#define SOCKET_POLLS 1500
 
 static void poll_sockets(void *data)
 {

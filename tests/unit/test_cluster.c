@@ -361,7 +361,8 @@ static void bus_pump(struct bus *b, struct replica **to, size_t nto)
 {
 	for (size_t i = 0; i < b->n; i++) {
 		for (size_t k = 0; k < nto; k++)
-			repl_deliver(to[k]->repl, b->msgs[i].sender, b->msgs[i].buf, b->msgs[i].len);
+			repl_deliver(to[k]->repl, b->msgs[i].sender, 100 + b->msgs[i].sender,
+				     b->msgs[i].buf, b->msgs[i].len);
 	}
 	for (size_t i = 0; i < b->n; i++)
 		free(b->msgs[i].buf);
@@ -497,30 +498,31 @@ static void test_repl_garbage(void **unused)
 	confchg(&b, both, 2);
 	v = state_version(r1->state);
 	memset(junk, 0xa5, sizeof(junk));
-	repl_deliver(r1->repl, 2, junk, sizeof(junk));	/* bad magic */
-	repl_deliver(r1->repl, 2, junk, 3);		/* short */
+	repl_deliver(r1->repl, 2, 102, junk, sizeof(junk));	/* bad magic */
+	repl_deliver(r1->repl, 2, 102, junk, 3);		/* short */
 	j = parse("{\"op\":\"vm.delete\"}");
 	msg = repl_encode(REPL_MSG_OP, j, &len);
 	((uint8_t *)msg)[4] = 9; /* format 9 */
-	repl_deliver(r1->repl, 2, msg, len);
+	repl_deliver(r1->repl, 2, 102, msg, len);
 	((uint8_t *)msg)[4] = REPL_FORMAT;
 	((uint8_t *)msg)[8] ^= 1; /* length mismatch */
-	repl_deliver(r1->repl, 2, msg, len);
+	repl_deliver(r1->repl, 2, 102, msg, len);
 	free(msg);
 	json_decref(j);
 	j = json_array(); /* a body that is not an object */
 	msg = repl_encode(REPL_MSG_OP, j, &len);
-	repl_deliver(r1->repl, 2, msg, len);
+	repl_deliver(r1->repl, 2, 102, msg, len);
 	free(msg);
 	json_decref(j);
 	j = parse("{\"op\":\"vm.create\",\"def\":{\"name\":7}}");
 	msg = repl_encode(REPL_MSG_OP, j, &len);
-	repl_deliver(r1->repl, 2, msg, len);
-	repl_deliver(r1->repl, 9, msg, len); /* not a member */
+	repl_deliver(r1->repl, 2, 102, msg, len);
+	repl_deliver(r1->repl, 9, 109, msg, len); /* not a member */
+	repl_deliver(r1->repl, 2, 666, msg, len); /* another process on a member node */
 	free(msg);
 	json_decref(j);
 	assert_int_equal(state_version(r1->state), v);
-	assert_int_equal(r1->warnings, 6);
+	assert_int_equal(r1->warnings, 7);
 	assert_int_equal(r1->refused, 1);
 	replica_free(r1);
 	replica_free(r2);
