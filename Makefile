@@ -81,6 +81,7 @@ DEBS		+= psmisc
 DEBS		+= python3
 DEBS		+= busybox-static
 DEBS		+= e2fsprogs
+DEBS		+= fence-agents
 
 # --- objects -----------------------------------------------------------------
 
@@ -89,11 +90,18 @@ CLUSTER_OBJS	+= cluster/membership.o
 CLUSTER_OBJS	+= cluster/state.o
 CLUSTER_OBJS	+= cluster/vm.o
 CLUSTER_OBJS	+= cluster/jsonv.o
+CLUSTER_OBJS	+= cluster/fenceconf.o
 CLUSTER_OBJS	+= cluster/ops.o
 CLUSTER_OBJS	+= cluster/repl.o
 CLUSTER_OBJS	+= cluster/manager.o
 CLUSTER_OBJS	+= cluster/plan.o
 CLUSTER_OBJS	+= cluster/placement.o
+
+FENCING_OBJS	+= fencing/agent.o
+FENCING_OBJS	+= fencing/agent_meta.o
+FENCING_OBJS	+= fencing/agent_proc.o
+FENCING_OBJS	+= fencing/fence.o
+FENCING_OBJS	+= fencing/power.o
 
 NODE_OBJS	+= node/config.o
 NODE_OBJS	+= node/log.o
@@ -106,16 +114,21 @@ NODE_OBJS	+= node/work.o
 NODE_OBJS	+= node/tap.o
 NODE_OBJS	+= node/cluster.o
 NODE_OBJS	+= node/rulecmd.o
+NODE_OBJS	+= node/fencecmd.o
+NODE_OBJS	+= node/watchdog.o
 
 HVNODED_OBJS	+= node/main.o
 HVNODED_OBJS	+= $(NODE_OBJS)
 HVNODED_OBJS	+= $(CLUSTER_OBJS)
+HVNODED_OBJS	+= $(FENCING_OBJS)
 HVNODED_OBJS	+= $(HYPERVISOR_OBJS)
 HVNODED_OBJS	+= $(STORAGE_OBJS)
 
 HVCTL_OBJS	+= node/hvctl.o
 HVCTL_OBJS	+= node/hvctl_vm.o
 HVCTL_OBJS	+= node/hvctl_rule.o
+HVCTL_OBJS	+= node/hvctl_fence.o
+HVCTL_OBJS	+= node/hvctl_table.o
 
 PROGS		= hvnoded hvctl
 
@@ -134,6 +147,7 @@ include storage/storage.mk
 UNIT_TESTS	+= $(HYPERVISOR_UNIT_TESTS)
 UNIT_TESTS	+= $(STORAGE_UNIT_TESTS)
 UNIT_TESTS	+= tests/unit/test_placement
+UNIT_TESTS	+= tests/unit/test_fencing
 
 BENCHES		+= tests/bench/bench_placement
 
@@ -146,6 +160,7 @@ SIM_OBJS	+= cluster/plan.o
 SIM_OBJS	+= cluster/placement.o
 SIM_OBJS	+= cluster/vm.o
 SIM_OBJS	+= cluster/jsonv.o
+SIM_OBJS	+= cluster/fenceconf.o
 SIM_OBJS	+= cluster/members.o
 
 all: $(PROGS) $(STORAGE_PLUGIN) $(TEST_TOOLS) $(HYPERVISOR_TEST_TOOLS) $(STORAGE_TEST_TOOLS) \
@@ -174,6 +189,11 @@ tests/unit/test_placement: tests/unit/test_placement.o cluster/placement.o
 tests/bench/bench_placement: tests/bench/bench_placement.o cluster/placement.o
 	$(CC) $(LDFLAGS) -o $@ $^
 
+# Runs from the repository top (tests/run does), or with HV_TOP=: it runs tests/lab/fence_lab.
+tests/unit/test_fencing: tests/unit/test_fencing.o fencing/agent.o fencing/agent_meta.o \
+		fencing/agent_proc.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lpthread
+
 tests/sim/hvsim: $(SIM_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_JSON)
 
@@ -184,7 +204,7 @@ tests/unit/test_node: tests/unit/test_node.o node/config.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka
 
 tests/unit/test_cluster: tests/unit/test_cluster.o cluster/members.o cluster/vm.o cluster/state.o cluster/jsonv.o \
-		cluster/ops.o cluster/repl.o
+		cluster/ops.o cluster/repl.o cluster/fenceconf.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_JSON)
 
 # --- tests -------------------------------------------------------------------

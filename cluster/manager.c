@@ -56,8 +56,9 @@ static void emit(struct step *x, json_t *op)
 
 static void node_to(struct step *x, const struct node_info *n, enum node_status to)
 {
-	emit(x, json_pack("{s:s,s:I,s:s,s:s}", "op", "mgr.node", "id", (json_int_t)n->id, "expect",
-			  node_status_name(n->status), "status", node_status_name(to)));
+	emit(x, json_pack("{s:s,s:I,s:s,s:s,s:I}", "op", "mgr.node", "id", (json_int_t)n->id,
+			  "expect", node_status_name(n->status), "status", node_status_name(to),
+			  "at_ms", (json_int_t)x->env->now_ms));
 }
 
 static void decide_nodes(struct step *x)

@@ -45,6 +45,7 @@ struct membership {
 	uint32_t local_id;
 	bool quorate;
 	uint32_t cpg_ids[MEMBERS_MAX];
+	uint32_t cpg_pids[MEMBERS_MAX];
 	size_t ncpg;
 	uint32_t quorum_ids[MEMBERS_MAX];
 	size_t nquorum;
@@ -162,8 +163,10 @@ static void cpg_confchg_cb(cpg_handle_t handle, const struct cpg_name *group,
 	if (cpg_context_get(handle, (void **)&m) != CS_OK || !m)
 		return;
 	m->ncpg = 0;
-	for (size_t i = 0; i < nmembers && m->ncpg < MEMBERS_MAX; i++)
+	for (size_t i = 0; i < nmembers && m->ncpg < MEMBERS_MAX; i++) {
+		m->cpg_pids[m->ncpg] = members[i].pid;
 		m->cpg_ids[m->ncpg++] = members[i].nodeid;
+	}
 	for (size_t i = 0; i < nleft; i++)
 		qb_log(LOG_NOTICE, "hvnoded on node %u (pid %u) left the group (reason %u)",
 		       left[i].nodeid, left[i].pid, left[i].reason);
@@ -171,7 +174,7 @@ static void cpg_confchg_cb(cpg_handle_t handle, const struct cpg_name *group,
 		qb_log(LOG_NOTICE, "hvnoded on node %u (pid %u) joined the group", joined[i].nodeid,
 		       joined[i].pid);
 	if (m->ops->confchg)
-		m->ops->confchg(m, m->cpg_ids, m->ncpg, m->arg);
+		m->ops->confchg(m, m->cpg_ids, m->cpg_pids, m->ncpg, m->arg);
 	notify(m);
 }
 

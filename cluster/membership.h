@@ -38,9 +38,10 @@ struct membership_ops {
 			size_t len, void *arg);
 	/*
 	 * The CPG group's members changed (in order with deliver): the hvnoded
-	 * processes of @ids. Called before changed().
+	 * processes of @ids (process ids @pids). Called before changed().
 	 */
-	void (*confchg)(membership_t *m, const uint32_t *ids, size_t n, void *arg);
+	void (*confchg)(membership_t *m, const uint32_t *ids, const uint32_t *pids, size_t n,
+			void *arg);
 };
 
 /*

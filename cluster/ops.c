@@ -138,6 +138,36 @@ int state_rule_check(const cluster_state_t *s, const struct rule *r, char *err, 
 
 /* --- client ops -------------------------------------------------------------- */
 
+/* A LUN belongs to one disk of one VM: two writers on it would be the end of its data. */
+static int lun_taken(const cluster_state_t *s, const struct vm_def *def, char *err, size_t errlen)
+{
+	char a[1024], b[1024];
+
+	for (size_t i = 0; i < def->ndisks; i++) {
+		vm_lun_identity(def->disks[i].url, a, sizeof(a));
+		for (size_t k = i + 1; k < def->ndisks; k++) {
+			vm_lun_identity(def->disks[k].url, b, sizeof(b));
+			if (!strcmp(a, b))
+				return jv_fail(err, errlen, "vm %s: disks %zu and %zu are the same LUN %s",
+					       def->name, i, k, def->disks[i].url);
+		}
+		for (size_t v = 0; v < state_vm_count(s); v++) {
+			const struct vm_def *o = state_vm_at(s, v);
+
+			for (size_t k = 0; k < o->ndisks; k++) {
+				vm_lun_identity(o->disks[k].url, b, sizeof(b));
+				if (!strcmp(a, b)) {
+					jv_fail(err, errlen,
+						"vm %s: LUN %s is already disk %zu of vm %s", def->name,
+						def->disks[i].url, k, o->name);
+					return -EEXIST;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
 static int op_vm_create(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "op", "req", "def", NULL };
@@ -157,7 +187,9 @@ static int op_vm_create(cluster_state_t *s, const json_t *op, char *err, size_t 
 
 		return jv_fail(err, errlen, "vm %.64s: %s", name ? name : "?", msg);
 	}
-	return state_vm_add(s, &def, err, errlen);
+	/* a taken name says so first; then a taken LUN */
+	rc = state_vm_find(s, def.name) ? 0 : lun_taken(s, &def, err, errlen);
+	return rc ?: state_vm_add(s, &def, err, errlen);
 }
 
 static int op_vm_delete(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
@@ -246,13 +278,113 @@ static int op_settings_set(cluster_state_t *s, const json_t *op, char *err, size
 	return 0;
 }
 
+/* --- fencing configuration and admin fencing ----------------------------------------- */
+
+static int op_fence_device(cluster_state_t *s, const json_t *op, bool add, char *err,
+			   size_t errlen)
+{
+	static const char *const keys[] = { "op", "req", "device", "name", NULL };
+	struct fence_device dev;
+	const char *name;
+	int rc;
+
+	rc = jv_check_keys(op, keys, add ? "fence.device.add" : "fence.device.del", err, errlen);
+	if (rc)
+		return rc;
+	if (add) {
+		rc = fence_device_from_json(json_object_get(op, "device"), &dev, err, errlen);
+		rc = rc ?: fence_device_add(state_fence_conf_mut(s), &dev, err, errlen);
+	} else {
+		name = str_arg(op, "name");
+		if (!name)
+			return jv_fail(err, errlen, "fence.device.del: name missing");
+		rc = fence_device_del(state_fence_conf_mut(s), name, err, errlen);
+	}
+	if (!rc)
+		state_bump(s);
+	return rc;
+}
+
+static int op_fence_level(cluster_state_t *s, const json_t *op, bool add, char *err,
+			  size_t errlen)
+{
+	static const char *const keys[] = { "op", "req", "level", "node", "index", NULL };
+	struct fence_level lv;
+	uint32_t node = 0;
+	unsigned int index = 0;
+	int rc;
+
+	rc = jv_check_keys(op, keys, add ? "fence.level.add" : "fence.level.del", err, errlen);
+	if (rc)
+		return rc;
+	if (add) {
+		rc = fence_level_from_json(json_object_get(op, "level"), &lv, err, errlen);
+		if (!rc && !state_node_find(s, lv.node))
+			rc = jv_fail(err, errlen, "fence level: node %u is not a node of the cluster",
+				     lv.node);
+		rc = rc ?: fence_level_add(state_fence_conf_mut(s), &lv, err, errlen);
+	} else {
+		rc = jv_u32(op, "node", &node, err, errlen);
+		rc = rc ?: jv_uint(op, "index", &index, err, errlen);
+		rc = rc ?: fence_level_del(state_fence_conf_mut(s), node, index, err, errlen);
+	}
+	if (!rc)
+		state_bump(s);
+	return rc;
+}
+
+/* An admin asks: fence this node now (node.fence), or: I powered it off (node.confirm). */
+static int op_node_admin(cluster_state_t *s, const json_t *op, bool confirm,
+			 const struct op_ctx *ctx, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "op", "req", "id", "by", "at_ms", NULL };
+	struct fence_record f = { .by = ctx->sender, .ok = true };
+	char by[128] = "";
+	struct node_info *n;
+	uint32_t id = 0;
+	uint64_t at = 0;
+	int rc;
+
+	rc = jv_check_keys(op, keys, confirm ? "node.confirm" : "node.fence", err, errlen);
+	rc = rc ?: jv_u32(op, "id", &id, err, errlen);
+	rc = rc ?: jv_str(op, "by", by, sizeof(by), err, errlen);
+	rc = rc ?: jv_u64(op, "at_ms", &at, err, errlen);
+	if (rc)
+		return rc;
+	n = state_node_mut(s, id);
+	if (!n)
+		return jv_fail(err, errlen, "node %u is not a node of the cluster", id);
+	if (!confirm) {
+		if (n->status == NODE_FENCE_PENDING)
+			return jv_fail(err, errlen, "node %s is already being fenced", n->name);
+		n->status = NODE_FENCE_PENDING;
+		n->ready = false;
+		n->left_ms = at;
+		state_bump(s);
+		return 0;
+	}
+	if (n->status != NODE_FENCE_PENDING)
+		return jv_fail(err, errlen, "node %s is %s, not fence-pending: nothing to confirm",
+			       n->name, node_status_name(n->status));
+	n->status = NODE_FENCED;
+	n->fenced_ms = at;
+	f.node = id;
+	f.at_ms = at;
+	snprintf(f.detail, sizeof(f.detail), "confirmed by an admin (%.100s): powered off by hand",
+		 by[0] ? by : "unknown");
+	state_fence_record(s, &f);
+	state_bump(s);
+	return 0;
+}
+
 /* --- node ops -------------------------------------------------------------------- */
 
 static int op_node_hello(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx,
 			 char *err, size_t errlen)
 {
 	static const char *const keys[] = { "op",	  "req",    "id",	 "name",
-					     "vcpus", "memory", "domain", "clearance", NULL };
+					     "vcpus", "memory", "domain", "clearance",
+					     "watchdog_s", NULL };
 	struct node_info n = { 0 }, *slot;
 	const char *cl;
 	int rc;
@@ -263,8 +395,11 @@ static int op_node_hello(cluster_state_t *s, const json_t *op, const struct op_c
 	rc = rc ?: jv_uint(op, "vcpus", &n.vcpus, err, errlen);
 	rc = rc ?: jv_u64(op, "memory", &n.memory_mb, err, errlen);
 	rc = rc ?: jv_str(op, "domain", n.domain, sizeof(n.domain), err, errlen);
+	rc = rc ?: jv_uint(op, "watchdog_s", &n.watchdog_s, err, errlen);
 	if (rc)
 		return rc;
+	if (n.watchdog_s > 3600)
+		return jv_fail(err, errlen, "node.hello: watchdog_s out of range");
 	if (n.id != ctx->sender)
 		return jv_fail(err, errlen, "node.hello for node %u sent by node %u", n.id,
 			       ctx->sender);
@@ -290,6 +425,7 @@ static int op_node_hello(cluster_state_t *s, const json_t *op, const struct op_c
 	slot->memory_mb = n.memory_mb;
 	memcpy(slot->domain, n.domain, sizeof(slot->domain));
 	slot->clearance = n.clearance;
+	slot->watchdog_s = n.watchdog_s;
 	slot->ready = true;
 	state_bump(s);
 	return 0;
@@ -405,14 +541,16 @@ static int op_mgr_vm(cluster_state_t *s, const json_t *op, char *err, size_t err
 
 static int op_mgr_node(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "op", "req", "id", "expect", "status", NULL };
+	static const char *const keys[] = { "op", "req", "id", "expect", "status", "at_ms", NULL };
 	enum node_status expect, status;
 	struct node_info *n;
 	uint32_t id = 0;
+	uint64_t at = 0;
 	int rc;
 
 	rc = jv_check_keys(op, keys, "mgr.node", err, errlen);
 	rc = rc ?: jv_u32(op, "id", &id, err, errlen);
+	rc = rc ?: jv_u64(op, "at_ms", &at, err, errlen);
 	if (rc)
 		return rc;
 	if (node_status_parse(str_arg(op, "expect"), &expect) ||
@@ -428,8 +566,10 @@ static int op_mgr_node(cluster_state_t *s, const json_t *op, char *err, size_t e
 	}
 	n->status = status;
 	/* a node that left must say again that it is clean before it gets anything */
-	if (status == NODE_FENCE_PENDING)
+	if (status == NODE_FENCE_PENDING) {
 		n->ready = false;
+		n->left_ms = at;
+	}
 	state_bump(s);
 	return 0;
 }
@@ -437,12 +577,15 @@ static int op_mgr_node(cluster_state_t *s, const json_t *op, char *err, size_t e
 static int op_mgr_fenced(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx,
 			 char *err, size_t errlen)
 {
-	static const char *const keys[] = { "op", "req", "id", "ok", "detail", "at_ms", NULL };
+	static const char *const keys[] = { "op", "req", "id", "ok", "detail", "at_ms", "left_ms",
+					     NULL };
 	struct fence_record f = { .by = ctx->sender };
 	struct node_info *n;
+	uint64_t left = 0;
 	int rc;
 
 	rc = jv_check_keys(op, keys, "mgr.fenced", err, errlen);
+	rc = rc ?: jv_u64(op, "left_ms", &left, err, errlen);
 	rc = rc ?: jv_u32(op, "id", &f.node, err, errlen);
 	rc = rc ?: jv_bool(op, "ok", &f.ok, err, errlen);
 	rc = rc ?: jv_u64(op, "at_ms", &f.at_ms, err, errlen);
@@ -452,6 +595,12 @@ static int op_mgr_fenced(cluster_state_t *s, const json_t *op, const struct op_c
 	n = state_node_mut(s, f.node);
 	if (!n)
 		return jv_fail(err, errlen, "mgr.fenced: node %u unknown", f.node);
+	/* a fence started for an earlier departure says nothing of this one */
+	if (json_object_get(op, "left_ms") && left != n->left_ms) {
+		jv_fail(err, errlen, "node %s: fence result of an earlier departure: ignored",
+			n->name);
+		return -ESTALE;
+	}
 	state_fence_record(s, &f);
 	if (f.ok && n->status == NODE_FENCE_PENDING) {
 		n->status = NODE_FENCED;
@@ -481,6 +630,12 @@ int state_apply(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, 
 		return op_rule_del(s, op, err, errlen);
 	if (!strcmp(name, "settings.set"))
 		return op_settings_set(s, op, err, errlen);
+	if (!strcmp(name, "fence.device.add") || !strcmp(name, "fence.device.del"))
+		return op_fence_device(s, op, name[13] == 'a', err, errlen);
+	if (!strcmp(name, "fence.level.add") || !strcmp(name, "fence.level.del"))
+		return op_fence_level(s, op, name[12] == 'a', err, errlen);
+	if (!strcmp(name, "node.fence") || !strcmp(name, "node.confirm"))
+		return op_node_admin(s, op, name[5] == 'c', ctx, err, errlen);
 	if (!strcmp(name, "node.hello"))
 		return op_node_hello(s, op, ctx, err, errlen);
 	if (!strcmp(name, "vm.report"))

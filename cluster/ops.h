@@ -11,7 +11,11 @@
  *   settings.set {settings}               cluster-wide settings (overcommit, restart limit)
  *   rule.add   {rule} / rule.del {name}    rules naming unknown VMs or contradicting
  *                                          another rule are refused
- *   node.hello {id, name, vcpus, memory, domain, clearance}
+ *   fence.device.add {device} / fence.device.del {name}
+ *   fence.level.add {level} / fence.level.del {node, index}
+ *   node.fence {id, by, at_ms}             an admin asks to fence a node now
+ *   node.confirm {id, by, at_ms}           an admin confirms a node is off: fenced
+ *   node.hello {id, name, vcpus, memory, domain, clearance, watchdog_s}
  *                                          from that node: it is clean (no leftover
  *                                          VM, keys re-registered) and has this capacity
  *   vm.report  {name, epoch, event, reason}

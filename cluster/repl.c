@@ -29,7 +29,9 @@ struct outmsg {
 struct sync_in {
 	uint32_t node;
 	uint32_t pid; /* the process that sent the sync: it speaks for the node */
+	uint32_t want_pid; /* when known: only this process may sync for the node */
 	bool got;
+	bool invalid; /* its state does not load here */
 	bool quorate_side;
 	uint64_t version;
 	json_t *state;
@@ -239,10 +241,12 @@ void repl_quorum(repl_t *r, bool quorate)
 	if (!quorate && r->quorate_side) {
 		r->quorate_side = false;
 		rlog(r, LOG_WARNING, "quorum lost: this node's state no longer speaks for the cluster");
-	} else if (quorate && r->synced && !r->in_round) {
-		/* quorum came with the configuration we are synced to */
-		r->quorate_side = true;
 	}
+	/*
+	 * Quorum coming while synced does not make this state the quorate side's:
+	 * after a cold start quorum comes with another node's corosync, before its
+	 * hvnoded (with maybe a newer state) joined. Only a round decides that.
+	 */
 }
 
 bool repl_is_synced(const repl_t *r)
@@ -273,11 +277,16 @@ int repl_flush(repl_t *r)
 
 	while ((m = r->out)) {
 		rc = r->ops->send(r->arg, m->buf, m->len);
-		if (rc == -EAGAIN)
-			return rc;
+		if (rc && rc != -EMSGSIZE) {
+			/* keep it and the ones after it, in order: corosync may be back soon */
+			if (rc != -EAGAIN)
+				rlog(r, LOG_WARNING, "a message could not be sent yet: %s",
+				     strerror(-rc));
+			return -EAGAIN;
+		}
 		if (rc)
-			rlog(r, LOG_ERR, "a message could not be sent and is dropped: %s",
-			     strerror(-rc));
+			rlog(r, LOG_ERR, "a message of %zu bytes is too big for corosync: dropped",
+			     m->len);
 		r->out = m->next;
 		if (!r->out)
 			r->out_tail = &r->out;
@@ -303,7 +312,7 @@ static int send_body(repl_t *r, enum repl_msg_type type, const json_t *body)
 		return -ENOMEM;
 	if (!r->out)
 		rc = r->ops->send(r->arg, buf, len);
-	if (rc == -EAGAIN) {
+	if (rc && rc != -EMSGSIZE) {
 		m = malloc(sizeof(*m) + len);
 		if (!m) {
 			free(buf);
@@ -339,11 +348,37 @@ static json_t *members_json(const uint32_t *ids, size_t n)
 	return a;
 }
 
-void repl_confchg(repl_t *r, const uint32_t *members, size_t n)
+/* The process that speaks for @node in the round: the previous one if it is still here. */
+static uint32_t expected_pid(const repl_t *r, const uint32_t *prev_ids, const uint32_t *prev_pids,
+			     size_t nprev, uint32_t node, const uint32_t *members,
+			     const uint32_t *pids, size_t n)
 {
+	uint32_t only = 0;
+	unsigned int count = 0;
+
+	if (!pids)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (members[i] != node)
+			continue;
+		for (size_t k = 0; k < nprev; k++)
+			if (prev_ids[k] == node && prev_pids[k] && prev_pids[k] == pids[i])
+				return pids[i];
+		only = pids[i];
+		count++;
+	}
+	return count == 1 ? only : 0; /* several new ones: the first sync decides */
+}
+
+void repl_confchg(repl_t *r, const uint32_t *members, const uint32_t *pids, size_t n)
+{
+	uint32_t prev_ids[MEMBERS_MAX], prev_pids[MEMBERS_MAX];
+	size_t nprev = r->nmembers;
 	json_t *body, *st;
 	int rc;
 
+	memcpy(prev_ids, r->members, sizeof(prev_ids));
+	memcpy(prev_pids, r->pids, sizeof(prev_pids));
 	clear_round(r);
 	drop_out(r, true); /* a sync of an older round means nothing now */
 	r->nmembers = 0;
@@ -362,6 +397,8 @@ void repl_confchg(repl_t *r, const uint32_t *members, size_t n)
 	}
 	for (size_t i = 0; i < r->nmembers; i++) {
 		r->in[i].node = r->members[i];
+		r->in[i].want_pid = expected_pid(r, prev_ids, prev_pids, nprev, r->members[i], members,
+						 pids, n);
 		r->pids[i] = 0;
 	}
 	r->in_round = true;
@@ -437,9 +474,18 @@ static void finish_round(repl_t *r)
 	int rc;
 
 	for (size_t i = 0; i < r->nmembers; i++)
-		if (!win || better(&r->in[i], win))
+		if (!r->in[i].invalid && (!win || better(&r->in[i], win)))
 			win = &r->in[i];
-	rc = state_from_json(r->state, win->state, err, sizeof(err));
+	if (!win) {
+		/* no state loads here (a newer format everywhere): keep ours, stay unsynced */
+		rlog(r, LOG_CRIT, "sync: no member's state loads here: this node stays out of "
+				  "the cluster state until upgraded");
+		clear_round(r);
+		r->in_round = false;
+		r->synced = false;
+		return;
+	}
+	rc = state_from_json(r->state, win->state, err, sizeof(err)); /* loaded once already */
 	if (rc) {
 		/* the winner's state does not load here: keep ours, say so loudly */
 		rlog(r, LOG_CRIT, "sync: the state of node %u (version %" PRIu64 ") is invalid: %s",
@@ -489,10 +535,29 @@ static void on_sync(repl_t *r, uint32_t sender, uint32_t pid, json_t *body)
 		;
 	if (i == r->nmembers || r->in[i].got)
 		return;
+	if (r->in[i].want_pid && pid != r->in[i].want_pid) {
+		rlog(r, LOG_WARNING, "sync from process %u of node %u, not its agent (%u): ignored",
+		     pid, sender, r->in[i].want_pid);
+		return;
+	}
 	v = json_object_get(body, "version");
 	if (!json_is_boolean(json_object_get(body, "quorate_side")) || !json_is_integer(v) ||
 	    json_integer_value(v) < 0 || !json_is_object(json_object_get(body, "state")))
 		goto bad;
+	{
+		/* a state that does not load here cannot win: leave it out of the choice */
+		cluster_state_t *probe = state_create();
+		char err[256];
+
+		if (!probe || state_from_json(probe, json_object_get(body, "state"), err,
+					      sizeof(err))) {
+			rlog(r, LOG_ERR, "sync: the state of node %u does not load here (%s): "
+					 "it cannot win this round",
+			     sender, probe ? err : "out of memory");
+			r->in[i].invalid = true;
+		}
+		state_destroy(probe);
+	}
 	r->in[i].got = true;
 	r->in[i].pid = pid;
 	r->in[i].quorate_side = json_is_true(json_object_get(body, "quorate_side"));

@@ -67,9 +67,11 @@ void repl_set_local(repl_t *r, uint32_t id);
 void repl_quorum(repl_t *r, bool quorate);
 /*
  * A CPG configuration change (in order with the messages): start a sync
- * round. @members may list a node twice (two processes): it counts once.
+ * round. @members may list a node twice (two processes, @pids): it counts
+ * once, and the process that spoke for it before keeps doing so (a process
+ * joining beside the agent cannot take its place); @pids may be NULL.
  */
-void repl_confchg(repl_t *r, const uint32_t *members, size_t n);
+void repl_confchg(repl_t *r, const uint32_t *members, const uint32_t *pids, size_t n);
 /*
  * A CPG message from process @pid of node @sender, in agreed order; from the
  * network: validated here. Only the process of each node that took part in

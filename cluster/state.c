@@ -24,6 +24,7 @@ struct cluster_state {
 	size_t nrules;
 	size_t rcap;
 	struct cluster_settings settings;
+	fence_conf_t *fencing;
 	struct fence_record fences[STATE_FENCE_HISTORY];
 	size_t nfences; /* ring: the newest at (first + n - 1) */
 	size_t first_fence;
@@ -40,8 +41,14 @@ cluster_state_t *state_create(void)
 {
 	cluster_state_t *s = calloc(1, sizeof(*s));
 
-	if (s)
-		s->settings = default_settings;
+	if (!s)
+		return NULL;
+	s->settings = default_settings;
+	s->fencing = fence_conf_create();
+	if (!s->fencing) {
+		free(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -51,6 +58,7 @@ void state_destroy(cluster_state_t *s)
 		return;
 	free(s->vms);
 	free(s->rules);
+	fence_conf_destroy(s->fencing);
 	free(s);
 }
 
@@ -63,9 +71,11 @@ cluster_state_t *state_dup(const cluster_state_t *s)
 	*d = *s;
 	d->vms = malloc((s->cap ? s->cap : 1) * sizeof(*d->vms));
 	d->rules = malloc((s->rcap ? s->rcap : 1) * sizeof(*d->rules));
-	if (!d->vms || !d->rules) {
+	d->fencing = fence_conf_dup(s->fencing);
+	if (!d->vms || !d->rules || !d->fencing) {
 		free(d->vms);
 		free(d->rules);
+		fence_conf_destroy(d->fencing);
 		free(d);
 		return NULL;
 	}
@@ -309,6 +319,16 @@ int state_rule_del(cluster_state_t *s, const char *name)
 }
 
 /* --- settings and fence history ------------------------------------------------ */
+
+const fence_conf_t *state_fence_conf(const cluster_state_t *s)
+{
+	return s->fencing;
+}
+
+fence_conf_t *state_fence_conf_mut(cluster_state_t *s)
+{
+	return s->fencing;
+}
 
 const struct cluster_settings *state_settings(const cluster_state_t *s)
 {
@@ -559,19 +579,21 @@ static int vm_status_from_json(const json_t *j, struct vm_status *st, char *err,
 
 json_t *node_info_to_json(const struct node_info *n)
 {
-	return json_pack("{s:I,s:s,s:I,s:I,s:s,s:s,s:b,s:s,s:b,s:I}", "id", (json_int_t)n->id,
-			 "name", n->name, "vcpus", (json_int_t)n->vcpus, "memory",
+	return json_pack("{s:I,s:s,s:I,s:I,s:s,s:s,s:b,s:s,s:b,s:I,s:I,s:I}", "id",
+			 (json_int_t)n->id, "name", n->name, "vcpus", (json_int_t)n->vcpus, "memory",
 			 (json_int_t)n->memory_mb, "domain", n->domain, "clearance",
 			 vm_class_name(n->clearance), "maintenance", n->maintenance, "state",
 			 node_status_name(n->status), "ready", n->ready, "fenced_ms",
-			 (json_int_t)n->fenced_ms);
+			 (json_int_t)n->fenced_ms, "left_ms", (json_int_t)n->left_ms, "watchdog_s",
+			 (json_int_t)n->watchdog_s);
 }
 
 static int node_info_from_json(const json_t *j, struct node_info *n, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "id",	  "name",  "vcpus", "memory",
 					     "domain",	  "clearance", "maintenance",
-					     "state",	  "ready", "fenced_ms", NULL };
+					     "state",	  "ready", "fenced_ms", "left_ms",
+					     "watchdog_s", NULL };
 	const char *str;
 	int rc;
 
@@ -591,6 +613,8 @@ static int node_info_from_json(const json_t *j, struct node_info *n, char *err, 
 	rc = rc ?: jv_bool(j, "maintenance", &n->maintenance, err, errlen);
 	rc = rc ?: jv_bool(j, "ready", &n->ready, err, errlen);
 	rc = rc ?: jv_u64(j, "fenced_ms", &n->fenced_ms, err, errlen);
+	rc = rc ?: jv_u64(j, "left_ms", &n->left_ms, err, errlen);
+	rc = rc ?: jv_uint(j, "watchdog_s", &n->watchdog_s, err, errlen);
 	if (rc)
 		return rc;
 	str = json_string_value(json_object_get(j, "clearance"));
@@ -668,9 +692,10 @@ json_t *state_to_json(const cluster_state_t *s)
 		json_array_append_new(rules, rule_to_json(&s->rules[i]));
 	for (size_t i = 0; fences && i < s->nfences; i++)
 		json_array_append_new(fences, fence_to_json(state_fence_at(s, i)));
-	return json_pack("{s:i,s:I,s:o,s:o,s:o,s:o,s:o}", "format", STATE_FORMAT_VERSION,
+	return json_pack("{s:i,s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "format", STATE_FORMAT_VERSION,
 			 "version", (json_int_t)s->version, "vms", vms, "nodes", nodes, "rules",
-			 rules, "settings", settings_to_json(&s->settings), "fences", fences);
+			 rules, "settings", settings_to_json(&s->settings), "fences", fences,
+			 "fencing", fence_conf_to_json(s->fencing));
 }
 
 static int load_vms(cluster_state_t *tmp, const json_t *vms, char *err, size_t errlen)
@@ -749,13 +774,17 @@ static int load_rest(cluster_state_t *tmp, const json_t *j, char *err, size_t er
 	}
 	if (settings && settings_from_json(settings, &tmp->settings, msg, sizeof(msg)))
 		return jv_fail(err, errlen, "state: %s", msg);
+	if (json_object_get(j, "fencing") &&
+	    fence_conf_from_json(tmp->fencing, json_object_get(j, "fencing"), msg, sizeof(msg)))
+		return jv_fail(err, errlen, "state: %s", msg);
 	return 0;
 }
 
 int state_from_json(cluster_state_t *s, const json_t *j, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "format", "version", "vms",    "nodes",
-					     "rules",  "settings", "fences", NULL };
+	static const char *const keys[] = { "format", "version", "vms",	   "nodes",
+					     "rules",  "settings", "fences", "fencing",
+					     NULL };
 	cluster_state_t *tmp;
 	json_t *format, *version, *vms;
 	int rc;
@@ -793,6 +822,7 @@ int state_from_json(cluster_state_t *s, const json_t *j, char *err, size_t errle
 	tmp->version = json_integer_value(version);
 	free(s->vms);
 	free(s->rules);
+	fence_conf_destroy(s->fencing);
 	*s = *tmp;
 	free(tmp);
 	return 0;

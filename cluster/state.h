@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "fenceconf.h"
 #include "vm.h"
 
 #define STATE_FORMAT_VERSION 2
@@ -86,6 +87,8 @@ struct node_info {
 	enum node_status status;
 	bool ready;	       /* reported clean (no leftover VM, keys re-registered) since it joined */
 	uint64_t fenced_ms;    /* when the last fence of it was confirmed */
+	uint64_t left_ms;      /* when the leader saw it leave (fence-pending since) */
+	unsigned int watchdog_s; /* its watchdog timeout (0: none): self-fenced after it */
 };
 
 /* --- rules ------------------------------------------------------------------ */
@@ -162,6 +165,9 @@ const struct rule *state_rule_at(const cluster_state_t *s, size_t i);
 const struct rule *state_rule_find(const cluster_state_t *s, const char *name);
 int state_rule_add(cluster_state_t *s, const struct rule *r, char *err, size_t errlen);
 int state_rule_del(cluster_state_t *s, const char *name);
+
+const fence_conf_t *state_fence_conf(const cluster_state_t *s);
+fence_conf_t *state_fence_conf_mut(cluster_state_t *s);
 
 const struct cluster_settings *state_settings(const cluster_state_t *s);
 struct cluster_settings *state_settings_mut(cluster_state_t *s);

@@ -23,6 +23,32 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, 
 	return -EINVAL;
 }
 
+void vm_lun_identity(const char *url, char *out, size_t len)
+{
+	const char *host = url + (strncmp(url, "iscsi://", 8) ? 0 : 8);
+	const char *slash = strchr(host, '/'), *end, *colon;
+	char h[300], rest[600];
+	size_t hl = slash ? (size_t)(slash - host) : strlen(host);
+	unsigned long lun;
+
+	snprintf(h, sizeof(h), "%.*s", (int)hl, host);
+	colon = h[0] == '[' ? strstr(h, "]:") : strrchr(h, ':');
+	if (colon && h[0] == '[')
+		colon++;
+	if (!colon)
+		snprintf(h + strlen(h), sizeof(h) - strlen(h), ":3260");
+	snprintf(rest, sizeof(rest), "%s", slash ? slash + 1 : "");
+	end = strrchr(rest, '/');
+	lun = end ? strtoul(end + 1, NULL, 10) : 0;
+	if (end)
+		rest[end - rest] = '\0';
+	for (char *p = h; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	for (char *p = rest; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	snprintf(out, len, "%s/%s/%lu", h, rest, lun);
+}
+
 bool vm_name_is_valid(const char *name)
 {
 	size_t n = strlen(name);

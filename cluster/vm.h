@@ -99,6 +99,13 @@ int vm_def_from_json(const json_t *j, struct vm_def *def, char *err, size_t errl
  */
 void vm_def_assign_identity(struct vm_def *def, const uint8_t random[16]);
 
+/*
+ * The identity of the LUN @url names, for comparing: "host:port/target/lun"
+ * with the host and target lower-cased and the port defaulting to 3260, so
+ * two spellings of one LUN compare equal. @url is a validated disk URL.
+ */
+void vm_lun_identity(const char *url, char *out, size_t len);
+
 /* The definition as a JSON object (new reference), every field included. */
 json_t *vm_def_to_json(const struct vm_def *def);
 

@@ -28,11 +28,13 @@
 #include "../cluster/manager.h"
 #include "../cluster/ops.h"
 #include "../cluster/repl.h"
+#include "../fencing/fence.h"
 #include "../storage/storage.h"
 
 #define TICK_MS 1000
 #define WAIT_DEFAULT_S 120
 #define FENCE_RETRY_MS 2000
+#define FENCE_AGENT_TIMEOUT_S 30
 /* a node that just joined may not have said hello yet: "cannot be placed" may pass */
 #define PLACE_GRACE_MS 3000
 
@@ -53,22 +55,22 @@ struct waiter {
 	struct ipc_request *req;
 };
 
+/* What this node said (or must still say) of a VM; by uuid: a new VM of the same name is another. */
 struct reported {
 	struct reported *next;
-	char name[VM_NAME_MAX + 1];
+	char uuid[37];
 	uint64_t epoch;
 	enum vm_event event;
 	uint64_t start_epoch; /* the epoch a start was issued for */
+	bool pending;	      /* not seen applied yet: sent again until it is */
+	uint64_t sent_ms;
+	char name[VM_NAME_MAX + 1];
+	char reason[STATE_REASON_MAX];
 };
 
 struct fence_job {
 	struct hvnoded *d;
-	uint32_t node;
-	char name[VM_NAME_MAX + 1];
-	uint64_t key, mykey;
-	char initiator[256];
-	size_t nluns;
-	char (*urls)[VM_URL_MAX];
+	struct fence_target t;
 	char detail[STATE_REASON_MAX];
 };
 
@@ -107,44 +109,84 @@ static void flush_soon(struct hvnoded *d);
 
 /* --- reports ------------------------------------------------------------------------ */
 
-static struct reported *reported_of(struct agent *a, const char *name)
+static struct reported *reported_of(struct hvnoded *d, const char *name)
 {
+	const struct vm_def *def = state_vm_find(d->state, name);
 	struct reported *r;
 
-	for (r = a->reported; r; r = r->next)
-		if (!strcmp(r->name, name))
+	if (!def)
+		return NULL;
+	for (r = d->agent->reported; r; r = r->next)
+		if (!strcmp(r->uuid, def->uuid))
 			return r;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
+	snprintf(r->uuid, sizeof(r->uuid), "%s", def->uuid);
 	snprintf(r->name, sizeof(r->name), "%s", name);
-	r->next = a->reported;
-	a->reported = r;
+	r->next = d->agent->reported;
+	d->agent->reported = r;
 	return r;
+}
+
+/* The state shows the report: it arrived. */
+static bool report_applied(struct hvnoded *d, const struct reported *rp)
+{
+	const struct vm_status *st = state_vm_status(d->state, rp->name);
+
+	return !st || st->epoch != rp->epoch || st->node != my_id(d) ||
+	       (st->event_epoch == rp->epoch && st->event == rp->event &&
+		st->event_node == my_id(d));
+}
+
+static void report_send(struct hvnoded *d, struct reported *rp)
+{
+	json_t *op;
+	int rc;
+
+	rp->sent_ms = now_ms();
+	/* a node without quorum speaks for nothing: its reports wait for the quorate side */
+	if (!membership_is_quorate(d->membership))
+		return;
+	op = json_pack("{s:s,s:s,s:I,s:s,s:s}", "op", "vm.report", "name", rp->name, "epoch",
+		       (json_int_t)rp->epoch, "event", vm_event_name(rp->event), "reason",
+		       rp->reason);
+	rc = op ? repl_submit(d->agent->repl, op) : -ENOMEM;
+	json_decref(op);
+	rp->sent_ms = now_ms();
+	if (rc)
+		qb_log(LOG_WARNING, "vm %s: cannot report %s (epoch %" PRIu64 ") now: %s; will retry",
+		       rp->name, vm_event_name(rp->event), rp->epoch, strerror(-rc));
+	else
+		qb_log(LOG_INFO, "vm %s: reported %s (epoch %" PRIu64 ")%s%s", rp->name,
+		       vm_event_name(rp->event), rp->epoch, rp->reason[0] ? ": " : "", rp->reason);
+}
+
+/* Reports that got lost (sync round, corosync busy) go out again. */
+static void reports_retry(struct hvnoded *d)
+{
+	for (struct reported *rp = d->agent->reported; rp; rp = rp->next) {
+		if (!rp->pending)
+			continue;
+		if (report_applied(d, rp))
+			rp->pending = false;
+		else if (now_ms() - rp->sent_ms >= 1000)
+			report_send(d, rp);
+	}
 }
 
 static void report(struct hvnoded *d, const char *name, uint64_t epoch, enum vm_event ev,
 		   const char *reason)
 {
-	struct reported *rp = reported_of(d->agent, name);
-	json_t *op;
-	int rc;
+	struct reported *rp = reported_of(d, name);
 
 	if (!rp || (rp->epoch == epoch && rp->event == ev))
 		return;
-	op = json_pack("{s:s,s:s,s:I,s:s,s:s}", "op", "vm.report", "name", name, "epoch",
-		       (json_int_t)epoch, "event", vm_event_name(ev), "reason", reason ? reason : "");
-	rc = op ? repl_submit(d->agent->repl, op) : -ENOMEM;
-	json_decref(op);
-	if (rc) {
-		qb_log(LOG_WARNING, "vm %s: cannot report %s (epoch %" PRIu64 "): %s", name,
-		       vm_event_name(ev), epoch, strerror(-rc));
-		return;
-	}
 	rp->epoch = epoch;
 	rp->event = ev;
-	qb_log(LOG_INFO, "vm %s: reported %s (epoch %" PRIu64 ")%s%s", name, vm_event_name(ev),
-	       epoch, reason && *reason ? ": " : "", reason ? reason : "");
+	snprintf(rp->reason, sizeof(rp->reason), "%s", reason ? reason : "");
+	rp->pending = true;
+	report_send(d, rp);
 }
 
 static const struct vm_status *mine(struct hvnoded *d, const char *name)
@@ -368,12 +410,11 @@ static bool assigned_here(struct hvnoded *d, const struct vm_status *st)
 
 static void stop_all_local(struct hvnoded *d, const char *why)
 {
-	for (size_t i = 0; i < state_vm_count(d->state); i++) {
-		const char *name = state_vm_at(d->state, i)->name;
-
-		if (vmrun_is_active(d, name) && vmrun_stop(d, name) == 0)
-			qb_log(LOG_WARNING, "vm %s: stopping: %s", name, why);
-	}
+	/* every local run, whether the state (maybe stale) knows its VM or not */
+	for (struct vm_run_iter it = { 0 }; vmrun_next(d, &it);)
+		if (!it.stopping && vmrun_stop(d, it.name) == 0)
+			qb_log(LOG_WARNING, "vm %s: stopping (epoch %" PRIu64 "): %s", it.name,
+			       it.epoch, why);
 }
 
 /* Local runs that the state does not want here (any more) stop; true when none is left. */
@@ -399,9 +440,27 @@ static bool stop_strays(struct hvnoded *d)
 	return clean;
 }
 
+/* Keys a start may take LUNs from: nodes that are not online (gone, fenced), and the leader (the fencer). */
+static size_t preemptable(struct hvnoded *d, uint64_t *keys)
+{
+	uint32_t leader = membership_leader(d->membership);
+	size_t n = 0;
+
+	for (size_t i = 0; i < state_node_count(d->state) && n < STATE_MAX_NODES; i++) {
+		const struct node_info *nd = state_node_at(d->state, i);
+
+		if (nd->id != my_id(d) && (nd->status != NODE_ONLINE || nd->id == leader))
+			keys[n++] = storage_node_key(d->cfg.cluster_name, nd->id);
+	}
+	return n;
+}
+
 static void start_assigned(struct hvnoded *d)
 {
+	const struct node_info *me = state_node_find(d->state, my_id(d));
+	uint64_t keys[STATE_MAX_NODES];
 	char err[1024];
+	size_t n;
 
 	for (size_t i = 0; i < state_vm_count(d->state); i++) {
 		const struct vm_def *def = state_vm_at(d->state, i);
@@ -414,7 +473,7 @@ static void start_assigned(struct hvnoded *d)
 			report(d, def->name, st->epoch, VM_EVENT_STOPPED, NULL);
 			continue;
 		}
-		rp = reported_of(d->agent, def->name);
+		rp = reported_of(d, def->name);
 		if (!rp || vmrun_is_active(d, def->name))
 			continue;
 		/*
@@ -431,8 +490,11 @@ static void start_assigned(struct hvnoded *d)
 		}
 		if (st->state != VM_HA_STARTING || rp->start_epoch == st->epoch)
 			continue;
+		if (!me || me->status != NODE_ONLINE || !me->ready)
+			continue; /* not counted online yet: start nothing */
 		rp->start_epoch = st->epoch;
-		if (vmrun_start(d, def, st->epoch, st->takeover, err, sizeof(err)))
+		n = preemptable(d, keys);
+		if (vmrun_start(d, def, st->epoch, keys, n, err, sizeof(err)))
 			report(d, def->name, st->epoch, VM_EVENT_FAILED, err);
 	}
 }
@@ -446,12 +508,13 @@ static void say_hello(struct hvnoded *d)
 
 	if ((n && n->ready) || d->agent->hello_sent)
 		return;
-	op = json_pack("{s:s,s:I,s:s,s:I,s:I,s:s,s:s}", "op", "node.hello", "id",
+	op = json_pack("{s:s,s:I,s:s,s:I,s:I,s:s,s:s,s:I}", "op", "node.hello", "id",
 		       (json_int_t)my_id(d), "name", d->cfg.node_name, "vcpus",
 		       (json_int_t)(d->cfg.node_vcpus ? d->cfg.node_vcpus : (cpus > 0 ? cpus : 1)),
 		       "memory", (json_int_t)d->cfg.node_memory_mb, "domain",
 		       d->cfg.node_domain ? d->cfg.node_domain : "", "clearance",
-		       d->cfg.node_clearance ? d->cfg.node_clearance : "public");
+		       d->cfg.node_clearance ? d->cfg.node_clearance : "public", "watchdog_s",
+		       (json_int_t)watchdog_timeout(d));
 	rc = op ? repl_submit(d->agent->repl, op) : -ENOMEM;
 	json_decref(op);
 	if (rc)
@@ -471,37 +534,8 @@ static void mgr_log(void *arg, const char *line)
 static int fence_work(void *arg)
 {
 	struct fence_job *job = arg;
-	struct lun_pr_state pr;
-	char err[1024];
-	int rc = 0;
 
-	for (size_t i = 0; i < job->nluns; i++) {
-		lun_session_t *s = lun_open(job->urls[i], job->initiator, "fence", 10, err,
-					    sizeof(err));
-
-		if (!s) {
-			snprintf(job->detail, sizeof(job->detail), "%.500s", err);
-			return -EIO;
-		}
-		rc = lun_read_pr(s, &pr, err, sizeof(err));
-		/* preempt only where the node is registered; the LUN stays reserved by us */
-		if (!rc && lun_pr_count_key(&pr, job->key))
-			rc = lun_acquire(s, job->mykey, true, err, sizeof(err));
-		if (!rc)
-			rc = lun_read_pr(s, &pr, err, sizeof(err));
-		if (!rc && lun_pr_count_key(&pr, job->key))
-			rc = -EBUSY, snprintf(err, sizeof(err), "lun %s: key 0x%016" PRIx64
-					      " still registered after PREEMPT", job->urls[i], job->key);
-		lun_close(s);
-		if (rc) {
-			snprintf(job->detail, sizeof(job->detail), "%.500s", err);
-			return rc;
-		}
-	}
-	snprintf(job->detail, sizeof(job->detail),
-		 "storage: key 0x%016" PRIx64 " preempted or absent on all %zu LUNs", job->key,
-		 job->nluns);
-	return 0;
+	return fence_run(&job->t, job->detail, sizeof(job->detail));
 }
 
 static void fence_done(void *arg, int rc)
@@ -512,20 +546,65 @@ static void fence_done(void *arg, int rc)
 	json_t *op;
 
 	for (size_t i = 0; i <= STATE_MAX_NODES; i++)
-		if (a->fence_node[i] == job->node) {
+		if (a->fence_node[i] == job->t.node) {
 			a->fencing[i] = false;
 			a->fence_retry_ms[i] = rc ? now_ms() + FENCE_RETRY_MS : 0;
 		}
-	qb_log(rc ? LOG_ERR : LOG_NOTICE, "fence node %s (id %u): %s: %s", job->name, job->node,
-	       rc ? "FAILED" : "done", job->detail);
-	op = json_pack("{s:s,s:I,s:b,s:s,s:I}", "op", "mgr.fenced", "id", (json_int_t)job->node,
-		       "ok", rc == 0, "detail", job->detail, "at_ms", (json_int_t)now_ms());
+	qb_log(rc ? LOG_ERR : LOG_NOTICE, "fence node %s (id %u): %s: %s", job->t.name,
+	       job->t.node, rc ? "FAILED" : "done", job->detail);
+	op = json_pack("{s:s,s:I,s:b,s:s,s:I,s:I}", "op", "mgr.fenced", "id",
+		       (json_int_t)job->t.node, "ok", rc == 0, "detail", job->detail, "at_ms",
+		       (json_int_t)now_ms(), "left_ms", (json_int_t)job->t.left_ms);
 	if (op && repl_submit(a->repl, op) == 0)
 		a->mgr_inflight++;
 	json_decref(op);
-	free(job->urls);
 	free(job);
 	reconcile_soon(d);
+}
+
+/* Copy what fencing @node needs out of the state (the worker must not read it). */
+static int fence_target_fill(struct hvnoded *d, uint32_t node, struct fence_target *t)
+{
+	const struct node_info *n = state_node_find(d->state, node);
+	const fence_conf_t *fc = state_fence_conf(d->state);
+	const struct fence_level *lv[FENCE_TARGET_LEVELS];
+
+	t->node = node;
+	snprintf(t->name, sizeof(t->name), "%s", n ? n->name : "?");
+	t->key = storage_node_key(d->cfg.cluster_name, node);
+	t->mykey = storage_node_key(d->cfg.cluster_name, my_id(d));
+	storage_initiator_name(t->initiator, sizeof(t->initiator), d->cfg.cluster_name,
+			       d->cfg.node_name);
+	for (size_t i = 0; i < state_vm_count(d->state); i++) {
+		const struct vm_def *def = state_vm_at(d->state, i);
+
+		if (state_vm_status(d->state, def->name)->node != node)
+			continue;
+		if (!def->fence_storage) {
+			snprintf(t->nopr_vm, sizeof(t->nopr_vm), "%s", def->name);
+			continue;
+		}
+		for (size_t k = 0; k < def->ndisks; k++) {
+			if (t->nluns == FENCE_TARGET_LUNS)
+				return -E2BIG;
+			memcpy(t->urls[t->nluns++], def->disks[k].url, VM_URL_MAX);
+		}
+	}
+	t->nlevels = fence_levels_of(fc, node, lv, FENCE_TARGET_LEVELS);
+	for (size_t l = 0; l < t->nlevels; l++) {
+		t->levels[l] = *lv[l];
+		for (size_t k = 0; k < lv[l]->ndevices; k++) {
+			const struct fence_device *dev = fence_device_find(fc, lv[l]->devices[k]);
+
+			if (dev && t->ndevices < FENCE_TARGET_DEVICES)
+				t->devices[t->ndevices++] = *dev;
+		}
+	}
+	t->watchdog_s = n ? n->watchdog_s : 0;
+	t->left_ms = n ? n->left_ms : 0;
+	t->now_ms = now_ms();
+	t->agent_timeout_s = FENCE_AGENT_TIMEOUT_S;
+	return 0;
 }
 
 static int fence_slot(struct agent *a, uint32_t node)
@@ -546,10 +625,8 @@ static int fence_slot(struct agent *a, uint32_t node)
 static void fence_start(struct hvnoded *d, uint32_t node)
 {
 	struct agent *a = d->agent;
-	const struct node_info *n = state_node_find(d->state, node);
 	struct fence_job *job;
 	int slot = fence_slot(a, node);
-	size_t cap = 0;
 
 	if (slot < 0 || a->fencing[slot] || (a->fence_retry_ms[slot] && now_ms() < a->fence_retry_ms[slot]))
 		return;
@@ -560,9 +637,13 @@ static void fence_start(struct hvnoded *d, uint32_t node)
 
 		if (vmrun_next(d, &it))
 			return;
-		op = json_pack("{s:s,s:I,s:b,s:s,s:I}", "op", "mgr.fenced", "id", (json_int_t)node,
-			       "ok", 1, "detail", "self: the leader is this node, back and clean (no VM runs here)",
-			       "at_ms", (json_int_t)now_ms());
+		const struct node_info *self = state_node_find(d->state, node);
+
+		op = json_pack("{s:s,s:I,s:b,s:s,s:I,s:I}", "op", "mgr.fenced", "id",
+			       (json_int_t)node, "ok", 1, "detail",
+			       "self: the leader is this node, back and clean (no VM runs here)",
+			       "at_ms", (json_int_t)now_ms(), "left_ms",
+			       (json_int_t)(self ? self->left_ms : 0));
 		if (op && repl_submit(a->repl, op) == 0)
 			a->mgr_inflight++;
 		json_decref(op);
@@ -574,49 +655,19 @@ static void fence_start(struct hvnoded *d, uint32_t node)
 	if (!job)
 		return;
 	job->d = d;
-	job->node = node;
-	snprintf(job->name, sizeof(job->name), "%s", n ? n->name : "?");
-	job->key = storage_node_key(d->cfg.cluster_name, node);
-	job->mykey = storage_node_key(d->cfg.cluster_name, my_id(d));
-	storage_initiator_name(job->initiator, sizeof(job->initiator), d->cfg.cluster_name,
-			       d->cfg.node_name);
-	for (size_t i = 0; i < state_vm_count(d->state); i++) {
-		const struct vm_def *def = state_vm_at(d->state, i);
-
-		if (state_vm_status(d->state, def->name)->node == node)
-			cap += def->ndisks;
-	}
-	job->urls = calloc(cap ? cap : 1, sizeof(*job->urls));
-	if (!job->urls) {
+	if (fence_target_fill(d, node, &job->t)) {
+		qb_log(LOG_ERR, "fence node %u: too many LUNs or levels to fence in one job", node);
 		free(job);
 		return;
 	}
-	for (size_t i = 0; i < state_vm_count(d->state); i++) {
-		const struct vm_def *def = state_vm_at(d->state, i);
-
-		if (state_vm_status(d->state, def->name)->node != node)
-			continue;
-		if (!def->fence_storage) {
-			snprintf(job->detail, sizeof(job->detail),
-				 "vm %s has no storage fencing (--no-fence-storage) and no power "
-				 "fencing is configured: node %s cannot be confirmed fenced",
-				 def->name, job->name);
-			a->fence_retry_ms[slot] = now_ms() + FENCE_RETRY_MS * 5;
-			qb_log(LOG_ERR, "fence node %s (id %u): %s", job->name, node, job->detail);
-			free(job->urls);
-			free(job);
-			return;
-		}
-		for (size_t k = 0; k < def->ndisks; k++)
-			memcpy(job->urls[job->nluns++], def->disks[k].url, VM_URL_MAX);
-	}
-	qb_log(LOG_NOTICE, "fence node %s (id %u): storage fencing of %zu LUNs, key 0x%016" PRIx64,
-	       job->name, node, job->nluns, job->key);
+	qb_log(LOG_NOTICE, "fence node %s (id %u): %zu levels, %zu LUNs, key 0x%016" PRIx64
+			   "%s%s",
+	       job->t.name, node, job->t.nlevels ? job->t.nlevels : 1, job->t.nluns, job->t.key,
+	       job->t.nopr_vm[0] ? ", vm without storage fencing: " : "", job->t.nopr_vm);
 	a->fencing[slot] = true;
 	a->fence_retry_ms[slot] = 0;
 	if (work_submit(d, fence_work, fence_done, job)) {
 		a->fencing[slot] = false;
-		free(job->urls);
 		free(job);
 	}
 }
@@ -683,6 +734,7 @@ static void reconcile(void *data)
 		return;
 	if (stop_strays(d))
 		say_hello(d);
+	reports_retry(d);
 	start_assigned(d);
 	run_manager(d);
 	check_waiters(d, false);
@@ -796,13 +848,13 @@ static const struct repl_ops repl_ops = {
 
 /* --- membership callbacks (from main.c) -------------------------------------------- */
 
-void cluster_confchg(struct hvnoded *d, const uint32_t *ids, size_t n)
+void cluster_confchg(struct hvnoded *d, const uint32_t *ids, const uint32_t *pids, size_t n)
 {
 	if (!d->agent)
 		return;
 	repl_set_local(d->agent->repl, my_id(d));
 	repl_quorum(d->agent->repl, membership_is_quorate(d->membership));
-	repl_confchg(d->agent->repl, ids, n);
+	repl_confchg(d->agent->repl, ids, pids, n);
 	flush_soon(d);
 }
 

@@ -166,6 +166,16 @@ static const struct {
 	{ "rule.show", cmd_rule_show },
 	{ "rule.del", cmd_rule_del },
 	{ "plan", cmd_plan },
+	{ "fence.device.add", cmd_fence_device_add },
+	{ "fence.device.list", cmd_fence_device_list },
+	{ "fence.device.del", cmd_fence_device_del },
+	{ "fence.level.add", cmd_fence_level_add },
+	{ "fence.level.list", cmd_fence_level_list },
+	{ "fence.level.del", cmd_fence_level_del },
+	{ "fence.history", cmd_fence_history },
+	{ "node.list", cmd_node_list },
+	{ "node.fence", cmd_node_fence },
+	{ "node.confirm", cmd_node_confirm },
 };
 
 json_t *command_run(struct hvnoded *d, struct ipc_request *req, const char *cmd, json_t *args,

@@ -57,6 +57,8 @@ static const struct key_def keys[] = {
 	{ "log", "level", KEY_LOG_LEVEL, CFG_OFF(log_level) },
 	{ "log", "blackbox", KEY_BOOL, CFG_OFF(log_blackbox) },
 	{ "log", "blackbox_dir", KEY_PATH, CFG_OFF(blackbox_dir) },
+	{ "watchdog", "device", KEY_PATH, CFG_OFF(watchdog_device) },
+	{ "watchdog", "timeout_s", KEY_SECONDS, CFG_OFF(watchdog_timeout_s) },
 	{ "vm", "uid_base", KEY_UID, CFG_OFF(vm_uid_base) },
 	{ "vm", "uid_count", KEY_COUNT, CFG_OFF(vm_uid_count) },
 	{ "vm", "qemu", KEY_PATH, CFG_OFF(qemu) },
@@ -248,8 +250,10 @@ static int parse_line(struct parser *p, struct hv_config *cfg, char *line, char 
 			return fail(p, "malformed section header '%s'", s);
 		*end = '\0';
 		s = trim(s + 1);
-		if (strcmp(s, "node") && strcmp(s, "cluster") && strcmp(s, "log") && strcmp(s, "vm"))
-			return fail(p, "unknown section [%s] (known: node, cluster, log, vm)", s);
+		if (strcmp(s, "node") && strcmp(s, "cluster") && strcmp(s, "log") && strcmp(s, "vm") &&
+		    strcmp(s, "watchdog"))
+			return fail(p, "unknown section [%s] (known: node, cluster, log, vm, watchdog)",
+				    s);
 		snprintf(section, seclen, "%s", s);
 		return 0;
 	}
@@ -311,6 +315,10 @@ static int set_defaults(struct parser *p, struct hv_config *cfg)
 
 		cfg->node_memory_mb = pages > 0 && psize > 0 ? (unsigned int)((unsigned long long)pages * psize >> 20) : 1024;
 	}
+	if (!cfg->watchdog_timeout_s)
+		cfg->watchdog_timeout_s = 10;
+	if (cfg->watchdog_timeout_s < 2)
+		return fail(p, "[watchdog] timeout_s must be at least 2");
 	if (!cfg->vm_uid_base)
 		cfg->vm_uid_base = 640000;
 	if (!cfg->vm_uid_count)
@@ -389,6 +397,7 @@ void hv_config_free(struct hv_config *cfg)
 	free(cfg->nbdkit);
 	free(cfg->nbdkit_plugin);
 	free(cfg->node_domain);
+	free(cfg->watchdog_device);
 	free(cfg->node_clearance);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -40,6 +40,8 @@ struct hv_config {
 	char *node_domain;	   /* [node] domain: failure domain (rack, room); default: none */
 	char *node_clearance;	   /* [node] clearance: highest guest classification allowed */
 	unsigned int quorum_loss_stop_s; /* [cluster] quorum_loss_stop_s: stop VMs after (0) */
+	char *watchdog_device;	   /* [watchdog] device: none by default */
+	unsigned int watchdog_timeout_s; /* [watchdog] timeout_s: default 10 */
 };
 
 #ifndef HV_PLUGIN_DIR

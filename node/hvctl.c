@@ -38,6 +38,11 @@ const char hvctl_main_help[] =
 	"  rule add|list|show|del placement rules (see 'hvctl help rule')\n"
 	"  plan --fail NODE[,..]  what if nodes failed: where their VMs would go\n"
 	"  settings [KEY=VALUE..] cluster-wide settings: overcommit, restart limit\n"
+	"  node list              the nodes: state, capacity, watchdog, VMs\n"
+	"  node fence|confirm-fenced NODE\n"
+	"                         fence a node now, or say it is off (powered off by hand)\n"
+	"  fence device|level ... fence devices, each node's levels (see 'hvctl help fence')\n"
+	"  fence history          the last fences: when, which node, ok or FAILED, why\n"
 	"  help [COMMAND]         help on a command\n"
 	"\n"
 	"Options:\n"
@@ -370,6 +375,8 @@ static const struct command {
 	{ "vm", hvctl_vm, hvctl_vm_help },
 	{ "rule", hvctl_rule, hvctl_rule_help },
 	{ "plan", hvctl_plan, hvctl_plan_help },
+	{ "fence", hvctl_fence, hvctl_fence_help },
+	{ "node", hvctl_node, hvctl_node_help },
 };
 
 static const struct command *find_command(const char *name)

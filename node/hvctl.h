@@ -19,6 +19,8 @@ extern const char hvctl_main_help[];
 extern const char hvctl_vm_help[];
 extern const char hvctl_rule_help[];
 extern const char hvctl_plan_help[];
+extern const char hvctl_fence_help[];
+extern const char hvctl_node_help[];
 
 /* Print "hvctl: <msg>" and @help (the main help when NULL) on stderr; returns EXIT_USAGE. */
 int usage_error(const char *help, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -39,5 +41,20 @@ int hvctl_vm(struct ctl *ctl, int argc, char **argv);
 int hvctl_rule(struct ctl *ctl, int argc, char **argv);
 int hvctl_plan(struct ctl *ctl, int argc, char **argv);
 int hvctl_vm_explain(struct ctl *ctl, int argc, char **argv);
+/* hvctl_fence.c: fence device|level|history, and node list|fence|confirm-fenced. */
+int hvctl_fence(struct ctl *ctl, int argc, char **argv);
+int hvctl_node(struct ctl *ctl, int argc, char **argv);
+
+/* Rows of strings, the first the header; printed aligned (hvctl_table.c). */
+#define CTL_TABLE_COLS 9
+struct ctl_table {
+	json_t *rows;
+	size_t ncols;
+};
+void ctl_table_init(struct ctl_table *t, size_t ncols);
+/* A row of t->ncols strings (NULL or "" print as "-"). */
+void ctl_table_row(struct ctl_table *t, ...);
+/* Print with @indent before each row, then free the rows. */
+void ctl_table_print(struct ctl_table *t, const char *indent);
 
 #endif

@@ -119,66 +119,6 @@ static const char *join(json_t *a, char *buf, size_t len)
 	return buf;
 }
 
-/* --- aligned tables ------------------------------------------------------------------ */
-
-#define TABLE_COLS 8
-
-/* Rows of strings, the first the header; printed with each column as wide as its widest cell. */
-struct table {
-	json_t *rows;
-	size_t ncols;
-};
-
-static void table_init(struct table *t, size_t ncols)
-{
-	t->rows = json_array();
-	t->ncols = ncols;
-}
-
-/* Add a row of t->ncols strings (NULL or "" print as "-"). */
-static void table_row(struct table *t, ...)
-{
-	json_t *row = json_array();
-	va_list ap;
-
-	va_start(ap, t);
-	for (size_t i = 0; i < t->ncols; i++) {
-		const char *s = va_arg(ap, const char *);
-
-		json_array_append_new(row, json_string(s && *s ? s : "-"));
-	}
-	va_end(ap);
-	json_array_append_new(t->rows, row);
-}
-
-/* Print with @indent before each row, then free the rows. */
-static void table_print(struct table *t, const char *indent)
-{
-	size_t width[TABLE_COLS] = { 0 }, i;
-	json_t *row;
-
-	json_array_foreach(t->rows, i, row)
-		for (size_t c = 0; c < t->ncols && c < TABLE_COLS; c++) {
-			size_t w = strlen(json_string_value(json_array_get(row, c)) ?: "");
-
-			width[c] = w > width[c] ? w : width[c];
-		}
-	json_array_foreach(t->rows, i, row)
-	{
-		fputs(indent, stdout);
-		for (size_t c = 0; c < t->ncols && c < TABLE_COLS; c++) {
-			const char *cell = json_string_value(json_array_get(row, c)) ?: "";
-
-			if (c + 1 < t->ncols)
-				printf("%-*s  ", (int)width[c], cell);
-			else
-				puts(cell);
-		}
-	}
-	json_decref(t->rows);
-	t->rows = NULL;
-}
-
 /* --- rule ------------------------------------------------------------------------------ */
 
 static int rule_usage(const char *fmt, const char *arg)
@@ -203,18 +143,18 @@ static const char *rule_members(json_t *r, char *buf, size_t len)
 
 static void rule_table(json_t *rules, const char *indent)
 {
-	struct table t;
+	struct ctl_table t;
 	char members[4096];
 	json_t *r;
 	size_t i;
 
-	table_init(&t, 5);
-	table_row(&t, "NAME", "TYPE", "HARD", "SCOPE", "MEMBERS");
+	ctl_table_init(&t, 5);
+	ctl_table_row(&t, "NAME", "TYPE", "HARD", "SCOPE", "MEMBERS");
 	json_array_foreach(rules, i, r)
-		table_row(&t, str(r, "name"), str(r, "type"),
+		ctl_table_row(&t, str(r, "name"), str(r, "type"),
 			  json_is_true(json_object_get(r, "hard")) ? "yes" : "no", rule_scope(r),
 			  rule_members(r, members, sizeof(members)));
-	table_print(&t, indent);
+	ctl_table_print(&t, indent);
 }
 
 /* Options of rule add, checked against the type as far as hvctl can. */
@@ -404,7 +344,7 @@ static int rule_list(struct ctl *ctl, int argc, char **argv)
 static void rule_show_human(json_t *r)
 {
 	bool tiers = json_object_get(r, "app") != NULL;
-	struct table t;
+	struct ctl_table t;
 	json_t *m;
 	size_t i;
 
@@ -426,16 +366,16 @@ static void rule_show_human(json_t *r)
 	if (!json_array_size(json_object_get(r, "members")))
 		return;
 	/* the tier column goes last: without it, the table has 3 columns */
-	table_init(&t, tiers ? 4 : 3);
-	table_row(&t, "VM", "STATE", "NODE", "TIER");
+	ctl_table_init(&t, tiers ? 4 : 3);
+	ctl_table_row(&t, "VM", "STATE", "NODE", "TIER");
 	json_array_foreach(json_object_get(r, "members"), i, m)
 	{
 		bool exists = json_is_true(json_object_get(m, "exists"));
 
-		table_row(&t, str(m, "name"), exists ? str(m, "state") : "(no such VM)",
+		ctl_table_row(&t, str(m, "name"), exists ? str(m, "state") : "(no such VM)",
 			  str(m, "node"), str(m, "tier"));
 	}
-	table_print(&t, "  ");
+	ctl_table_print(&t, "  ");
 }
 
 /* Subcommands that take just NAME: show, del. */
@@ -515,7 +455,7 @@ static void explain_placement(json_t *vm)
 static void explain_human(json_t *vm)
 {
 	json_t *ev = json_object_get(vm, "event"), *n;
-	struct table t;
+	struct ctl_table t;
 	size_t i;
 
 	printf("VM:        %s\n", str(vm, "name"));
@@ -543,13 +483,13 @@ static void explain_human(json_t *vm)
 	if (json_array_size(json_object_get(vm, "rules")))
 		rule_table(json_object_get(vm, "rules"), "  ");
 	printf("\nNodes:\n");
-	table_init(&t, 4);
-	table_row(&t, "NAME", "STATE", "MAINTENANCE", "USABLE");
+	ctl_table_init(&t, 4);
+	ctl_table_row(&t, "NAME", "STATE", "MAINTENANCE", "USABLE");
 	json_array_foreach(json_object_get(vm, "nodes"), i, n)
-		table_row(&t, str(n, "name"), str(n, "state"),
+		ctl_table_row(&t, str(n, "name"), str(n, "state"),
 			  json_is_true(json_object_get(n, "maintenance")) ? "yes" : "no",
 			  json_is_true(json_object_get(n, "usable")) ? "yes" : "no");
-	table_print(&t, "  ");
+	ctl_table_print(&t, "  ");
 }
 
 int hvctl_vm_explain(struct ctl *ctl, int argc, char **argv)
@@ -584,12 +524,12 @@ int hvctl_vm_explain(struct ctl *ctl, int argc, char **argv)
 static void plan_table(json_t *vms, const char *indent)
 {
 	char why[1024];
-	struct table t;
+	struct ctl_table t;
 	json_t *v;
 	size_t i;
 
-	table_init(&t, 4);
-	table_row(&t, "VM", "FROM", "TO", "WHY");
+	ctl_table_init(&t, 4);
+	ctl_table_row(&t, "VM", "FROM", "TO", "WHY");
 	json_array_foreach(vms, i, v)
 	{
 		bool to = json_is_string(json_object_get(v, "to"));
@@ -600,9 +540,9 @@ static void plan_table(json_t *vms, const char *indent)
 			snprintf(why, sizeof(why), "stays down: %s", str(v, "reason"));
 		else
 			snprintf(why, sizeof(why), "CANNOT BE PLACED: %s", str(v, "reason"));
-		table_row(&t, str(v, "name"), str(v, "from"), to ? str(v, "to") : "-", why);
+		ctl_table_row(&t, str(v, "name"), str(v, "from"), to ? str(v, "to") : "-", why);
 	}
-	table_print(&t, indent);
+	ctl_table_print(&t, indent);
 }
 
 static void plan_broken(json_t *res)

@@ -27,6 +27,10 @@ struct hvnoded {
 	struct vm_run *runs;	   /* VMs of this node with a runtime, see vmrun.c */
 	char last_membership[512]; /* last logged membership line */
 	int work_pipe[2];	   /* workers -> loop: finished jobs */
+	int wd_fd;		   /* watchdog.c: the device, -1 when none */
+	qb_loop_timer_handle wd_timer;
+	uint64_t wd_lost_ms;	   /* when quorum was lost (monotonic), 0 while quorate */
+	bool wd_warned, wd_starving;
 	unsigned int work_running;
 };
 
@@ -91,6 +95,17 @@ COMMAND(cmd_rule_list);
 COMMAND(cmd_rule_show);
 COMMAND(cmd_rule_del);
 COMMAND(cmd_plan);
+/* fencecmd.c */
+COMMAND(cmd_fence_device_add);
+COMMAND(cmd_fence_device_list);
+COMMAND(cmd_fence_device_del);
+COMMAND(cmd_fence_level_add);
+COMMAND(cmd_fence_level_list);
+COMMAND(cmd_fence_level_del);
+COMMAND(cmd_fence_history);
+COMMAND(cmd_node_list);
+COMMAND(cmd_node_fence);
+COMMAND(cmd_node_confirm);
 
 /*
  * Check that every disk of @def can be used: a valid iSCSI URL, reachable,
@@ -106,13 +121,24 @@ int vm_disks_probe(struct hvnoded *d, const struct vm_def *def, char *err, size_
 int work_submit(struct hvnoded *d, int (*fn)(void *arg), void (*done)(void *arg, int rc),
 		void *arg);
 int work_init(struct hvnoded *d);
+/* Wait for every job, running their completions (which may submit more). */
+void work_drain(struct hvnoded *d);
 void work_fini(struct hvnoded *d);
+
+/* --- watchdog.c ---------------------------------------------------------------- */
+
+/* Open and arm [watchdog] device if configured, and pet it while healthy. 0 or -errno. */
+int watchdog_start(struct hvnoded *d);
+/* Disarm (magic close) on a clean stop. */
+void watchdog_stop(struct hvnoded *d);
+/* Its timeout when armed, 0 otherwise (told to the cluster in the node's hello). */
+unsigned int watchdog_timeout(struct hvnoded *d);
 
 /* --- cluster.c: this node's part of the cluster ---------------------------------- */
 
 int cluster_init(struct hvnoded *d);
 void cluster_fini(struct hvnoded *d);
-void cluster_confchg(struct hvnoded *d, const uint32_t *ids, size_t n);
+void cluster_confchg(struct hvnoded *d, const uint32_t *ids, const uint32_t *pids, size_t n);
 void cluster_deliver(struct hvnoded *d, uint32_t nodeid, uint32_t pid, const void *msg,
 		     size_t len);
 void cluster_changed(struct hvnoded *d);

@@ -102,12 +102,13 @@ static void on_deliver(membership_t *m, uint32_t nodeid, uint32_t pid, const voi
 	cluster_deliver(d, nodeid, pid, msg, len);
 }
 
-static void on_confchg(membership_t *m, const uint32_t *ids, size_t n, void *arg)
+static void on_confchg(membership_t *m, const uint32_t *ids, const uint32_t *pids, size_t n,
+		       void *arg)
 {
 	struct hvnoded *d = arg;
 
 	d->membership = m;
-	cluster_confchg(d, ids, n);
+	cluster_confchg(d, ids, pids, n);
 }
 
 static const struct membership_ops membership_ops = {
@@ -185,6 +186,11 @@ static int run(struct hvnoded *d)
 		goto err_work;
 	}
 
+	rc = watchdog_start(d);
+	if (rc) {
+		qb_log(LOG_ERR, "cannot arm the watchdog: %s", strerror(-rc));
+		goto err_vmrun;
+	}
 	rc = cluster_init(d);
 	if (rc) {
 		qb_log(LOG_ERR, "cannot set up the cluster agent: %s", strerror(-rc));
@@ -206,6 +212,7 @@ static int run(struct hvnoded *d)
 	qb_loop_run(d->loop);
 
 	vmrun_fini(d);
+	watchdog_stop(d);
 	membership_destroy(d->membership);
 	d->membership = NULL;
 	ipc_server_stop(d);
@@ -219,6 +226,7 @@ err_ipc:
 	ipc_server_stop(d);
 err_cluster:
 	cluster_fini(d);
+	watchdog_stop(d);
 err_vmrun:
 	vmrun_fini(d);
 err_work:
@@ -241,7 +249,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = HV_CONFIG_DEFAULT_PATH;
-	struct hvnoded d = { 0 };
+	struct hvnoded d = { .wd_fd = -1 };
 	bool debug = false, test_only = false;
 	char err[1024];
 	int c, rc;

@@ -13,6 +13,7 @@
 #include "tap.h"
 #include "vmrun.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -59,7 +60,8 @@ struct vm_run {
 	bool luns_held;
 	qemu_vm_t *qemu;
 	uint64_t epoch;	/* the assignment this run carries out */
-	bool takeover;	/* the start may PREEMPT a fenced node's keys */
+	uint64_t preempt[STATE_MAX_NODES]; /* keys its LUNs may be taken from */
+	size_t npreempt;
 	enum vm_gone gone; /* how it ends: asked (stop), poweroff (shutdown or guest), failed */
 	qb_loop_timer_handle timer;
 	bool timer_armed;
@@ -133,9 +135,41 @@ __attribute__((format(printf, 2, 3))) static void set_error(struct vm_run *r, co
 
 struct lun_job {
 	struct vm_run *r;
-	bool takeover;
 	char err[1024];
 };
+
+/*
+ * Whom does the LUN belong to? Only keys of gone or fenced nodes and of the
+ * fencer may be preempted (@takeover then); another live node's key means the
+ * VM runs there: refused, whatever the state said when this start was decided.
+ */
+static int may_take(struct vm_run *r, lun_session_t *s, bool *takeover, char *err, size_t errlen)
+{
+	struct lun_pr_state pr;
+	int rc = lun_read_pr(s, &pr, err, errlen);
+
+	if (rc)
+		return rc;
+	for (unsigned int k = 0; k < pr.nkeys && k < LUN_PR_MAX_KEYS; k++) {
+		bool ok = false;
+
+		if (pr.keys[k] == r->key)
+			continue;
+		for (size_t p = 0; p < r->npreempt && !ok; p++)
+			ok = pr.keys[k] == r->preempt[p];
+		if (!ok) {
+			snprintf(err, errlen,
+				 "lun %s is held by key 0x%016" PRIx64 " (node %u), a live node: "
+				 "not taking it over",
+				 lun_session_url(s), pr.keys[k], storage_key_nodeid(pr.keys[k]));
+			return -EBUSY;
+		}
+		*takeover = true;
+	}
+	if (pr.reserved && pr.holder && pr.holder != r->key)
+		*takeover = true;
+	return 0;
+}
 
 /* Take every LUN; on a failure give back the ones taken. Worker thread. */
 static int luns_acquire(void *arg)
@@ -149,13 +183,16 @@ static int luns_acquire(void *arg)
 	for (i = 0; i < r->def.ndisks; i++) {
 		lun_session_t *s = lun_open(r->def.disks[i].url, r->initiator, "mgmt", 10, err,
 					    sizeof(err));
+		bool takeover = false;
 
 		if (!s) {
 			rc = -errno ? -errno : -EIO;
 			snprintf(job->err, sizeof(job->err), "%s", err);
 			break;
 		}
-		rc = lun_acquire(s, r->key, job->takeover, err, sizeof(err));
+		rc = may_take(r, s, &takeover, err, sizeof(err));
+		if (!rc)
+			rc = lun_acquire(s, r->key, takeover, err, sizeof(err));
 		lun_close(s);
 		if (rc) {
 			snprintf(job->err, sizeof(job->err), "%s", err);
@@ -550,6 +587,12 @@ static void acquired(void *arg, int rc)
 	char err[1024];
 
 	r->worker_busy = false;
+	if (r->state == RUN_STARTING && !membership_is_quorate(r->d->membership)) {
+		/* quorum went while the LUNs were taken: the quorate side may own the VM now */
+		set_error(r, "quorum lost while starting: not started");
+		r->failed = true;
+		r->state = RUN_STOPPING;
+	}
 	if (r->state == RUN_STOPPING) {
 		/* stopped while the LUNs were being taken: give back what we got */
 		r->luns_held = rc == 0;
@@ -606,8 +649,8 @@ static int free_slot(struct hvnoded *d, unsigned int *slot)
 	return -ENOSPC;
 }
 
-int vmrun_start(struct hvnoded *d, const struct vm_def *def, uint64_t epoch, bool takeover,
-		char *err, size_t errlen)
+int vmrun_start(struct hvnoded *d, const struct vm_def *def, uint64_t epoch,
+		const uint64_t *preempt, size_t npreempt, char *err, size_t errlen)
 {
 	struct vm_run *r = find_run(d, def->name);
 	struct lun_job *job;
@@ -645,7 +688,8 @@ int vmrun_start(struct hvnoded *d, const struct vm_def *def, uint64_t epoch, boo
 	r->slot = slot;
 	r->uid = d->cfg.vm_uid_base + slot;
 	r->epoch = epoch;
-	r->takeover = takeover;
+	r->npreempt = npreempt < STATE_MAX_NODES ? npreempt : STATE_MAX_NODES;
+	memcpy(r->preempt, preempt, r->npreempt * sizeof(*preempt));
 	r->gone = VM_GONE_ASKED;
 	r->failed = false;
 	r->key = storage_node_key(d->cfg.cluster_name, nodeid);
@@ -654,13 +698,12 @@ int vmrun_start(struct hvnoded *d, const struct vm_def *def, uint64_t epoch, boo
 	vmrun_dir(d, def->name, r->dir, sizeof(r->dir));
 	memset(r->nbd_pid, 0, sizeof(r->nbd_pid));
 	r->nbd_alive = 0;
-	qb_log(LOG_NOTICE, "vm %s: starting on node %s (uid %u, epoch %" PRIu64 "%s)", def->name,
-	       d->cfg.node_name, (unsigned)r->uid, epoch, takeover ? ", takeover" : "");
+	qb_log(LOG_NOTICE, "vm %s: starting on node %s (uid %u, epoch %" PRIu64 ")", def->name,
+	       d->cfg.node_name, (unsigned)r->uid, epoch);
 
 	job = calloc(1, sizeof(*job));
 	if (job) {
 		job->r = r;
-		job->takeover = takeover;
 		if (work_submit(d, luns_acquire, acquired, job) == 0) {
 			r->worker_busy = true;
 			return 0;
@@ -853,9 +896,54 @@ bool vmrun_child_exited(struct hvnoded *d, pid_t pid, int wstatus)
 	return false;
 }
 
+/*
+ * QEMU and disk servers left by an earlier hvnoded of this host (a crash, a
+ * kill) would go on writing unseen: every process of a VM uid dies before this
+ * node joins the cluster, so its list of runs is the truth. The uid range is
+ * hvcluster's alone (see [vm] uid_base).
+ */
+static void kill_leftovers(struct hvnoded *d)
+{
+	uid_t lo = d->cfg.vm_uid_base, hi = lo + d->cfg.vm_uid_count;
+	unsigned int killed = 0;
+	struct dirent *e;
+	struct stat st;
+	char path[300];
+	DIR *proc;
+
+	for (int round = 0; round < 20; round++) {
+		unsigned int seen = 0;
+
+		proc = opendir("/proc");
+		if (!proc)
+			return;
+		while ((e = readdir(proc))) {
+			pid_t pid = (pid_t)atoi(e->d_name);
+
+			if (pid <= 1)
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+			if (stat(path, &st) < 0 || st.st_uid < lo || st.st_uid >= hi)
+				continue;
+			seen++;
+			if (kill(pid, SIGKILL) == 0 && round == 0)
+				killed++;
+		}
+		closedir(proc);
+		if (!seen)
+			break;
+		usleep(100 * 1000);
+	}
+	if (killed)
+		qb_log(LOG_WARNING, "killed %u leftover VM processes (uids %u..%u) of an earlier "
+				    "hvnoded",
+		       killed, (unsigned)lo, (unsigned)hi - 1);
+}
+
 int vmrun_init(struct hvnoded *d)
 {
 	d->runs = NULL;
+	kill_leftovers(d);
 	return 0;
 }
 
@@ -866,6 +954,11 @@ void vmrun_fini(struct hvnoded *d)
 	struct lun_job job;
 	int wstatus;
 
+	/* a LUN job still running reads its run: let it finish, and start nothing more */
+	for (r = d->runs; r; r = r->next)
+		if (r->state == RUN_STARTING)
+			r->state = RUN_STOPPING;
+	work_drain(d);
 	for (r = d->runs; r; r = next) {
 		next = r->next;
 		cancel_timer(r);

@@ -26,13 +26,14 @@ bool vmrun_is_active(struct hvnoded *d, const char *name);
 void vmrun_describe(struct hvnoded *d, const char *name, json_t *obj);
 
 /*
- * Start @def here for assignment @epoch (takeover: its LUNs may be PREEMPTed
- * from a fenced node). Asynchronous: agent_vm_running() when QEMU runs, or
+ * Start @def here for assignment @epoch. Its LUNs may be taken from the keys
+ * in @preempt (fenced or gone nodes, the fencer) and from no other: a LUN
+ * another live node holds is refused. Asynchronous: agent_vm_running() when QEMU runs, or
  * agent_vm_gone(VM_GONE_FAILED) when the start failed. 0, or -errno with @err
  * when nothing was started.
  */
-int vmrun_start(struct hvnoded *d, const struct vm_def *def, uint64_t epoch, bool takeover,
-		char *err, size_t errlen);
+int vmrun_start(struct hvnoded *d, const struct vm_def *def, uint64_t epoch,
+		const uint64_t *preempt, size_t npreempt, char *err, size_t errlen);
 /* Hard stop (also while starting); agent_vm_gone(VM_GONE_ASKED) when done. -ENOENT: not here. */
 int vmrun_stop(struct hvnoded *d, const char *name);
 /* ACPI power button, hard stop after @timeout_s; agent_vm_gone(VM_GONE_POWEROFF). */

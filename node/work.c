@@ -84,15 +84,21 @@ int work_init(struct hvnoded *d)
 	return qb_loop_poll_add(d->loop, QB_LOOP_HIGH, d->work_pipe[0], POLLIN, d, work_dispatch);
 }
 
-void work_fini(struct hvnoded *d)
+void work_drain(struct hvnoded *d)
 {
-	/* let running jobs finish: they touch d's pipe */
+	/* their completions may submit more: wait until none runs */
 	while (d->work_running) {
 		struct pollfd p = { .fd = d->work_pipe[0], .events = POLLIN };
 
 		poll(&p, 1, 1000);
 		work_dispatch(d->work_pipe[0], POLLIN, d);
 	}
+}
+
+void work_fini(struct hvnoded *d)
+{
+	/* let running jobs finish: they touch d's pipe */
+	work_drain(d);
 	qb_loop_poll_del(d->loop, d->work_pipe[0]);
 	close(d->work_pipe[0]);
 	close(d->work_pipe[1]);

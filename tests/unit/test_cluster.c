@@ -376,7 +376,7 @@ static void confchg(struct bus *b, struct replica **to, size_t nto)
 	for (size_t k = 0; k < nto; k++)
 		ids[k] = to[k]->id;
 	for (size_t k = 0; k < nto; k++)
-		repl_confchg(to[k]->repl, ids, nto);
+		repl_confchg(to[k]->repl, ids, NULL, nto);
 	bus_pump(b, to, nto);
 }
 
@@ -388,17 +388,20 @@ static void submit(struct replica *r, const char *op)
 	json_decref(j);
 }
 
-#define VM_OP(name, uuid)                                                                       \
+/* A VM on LUN @lun (a LUN belongs to one VM). */
+#define VM_OP(name, uuid, lun)                                                                  \
 	"{\"op\":\"vm.create\",\"def\":{\"name\":\"" name "\",\"uuid\":\"" uuid "\",\"vcpus\":1,"       \
-	"\"memory\":\"64M\",\"disks\":[\"iscsi://10.0.0.2/iqn.2026-11.org.example:t/1\"]}}"
+	"\"memory\":\"64M\",\"disks\":[\"iscsi://10.0.0.2/iqn.2026-11.org.example:t/" lun "\"]}}"
 
 static void test_repl_sync_and_ops(void **unused)
 {
 	struct bus b = { 0 };
 	struct replica *r1 = replica_new(&b, 1), *r2 = replica_new(&b, 2);
 	struct replica *both[] = { r1, r2 };
+	json_t *empty = json_object();
 
-	assert_int_equal(repl_submit(r1->repl, json_object()), -EAGAIN); /* not synced yet */
+	assert_int_equal(repl_submit(r1->repl, empty), -EAGAIN); /* not synced yet */
+	json_decref(empty);
 	repl_quorum(r1->repl, true);
 	repl_quorum(r2->repl, true);
 	confchg(&b, both, 2);
@@ -406,8 +409,8 @@ static void test_repl_sync_and_ops(void **unused)
 	assert_true(repl_is_synced(r2->repl));
 	assert_int_equal(repl_leader(r2->repl), 1);
 
-	submit(r2, VM_OP("a", "00000000-0000-4000-8000-000000000001"));
-	submit(r1, VM_OP("a", "00000000-0000-4000-8000-000000000002")); /* same name: refused */
+	submit(r2, VM_OP("a", "00000000-0000-4000-8000-000000000001", "1"));
+	submit(r1, VM_OP("a", "00000000-0000-4000-8000-000000000002", "2")); /* same name: refused */
 	bus_pump(&b, both, 2);
 	assert_int_equal(state_vm_count(r1->state), 1);
 	assert_int_equal(state_vm_count(r2->state), 1);
@@ -439,15 +442,15 @@ static void test_repl_joiner_adopts_quorate_side(void **unused)
 	repl_quorum(r1->repl, true);
 	repl_quorum(r2->repl, true);
 	confchg(&b, two, 2);
-	submit(r1, VM_OP("a", "00000000-0000-4000-8000-000000000001"));
+	submit(r1, VM_OP("a", "00000000-0000-4000-8000-000000000001", "1"));
 	bus_pump(&b, two, 2);
 	assert_true(state_version(r3->state) > state_version(r1->state));
 
 	/* an op sent right after the configuration change waits for the sync */
 	confchg(&b, all, 0); /* nothing: keep the API honest */
 	for (size_t k = 0; k < 3; k++)
-		repl_confchg(all[k]->repl, (uint32_t[]){ 1, 2, 3 }, 3);
-	j = parse(VM_OP("b", "00000000-0000-4000-8000-000000000002"));
+		repl_confchg(all[k]->repl, (uint32_t[]){ 1, 2, 3 }, NULL, 3);
+	j = parse(VM_OP("b", "00000000-0000-4000-8000-000000000002", "2"));
 	/* r1 is in a round: it may not send, but an op already on the wire is queued */
 	assert_int_equal(repl_submit(r1->repl, j), -EAGAIN);
 	json_decref(j);
@@ -469,7 +472,7 @@ static void test_repl_cold_start_highest_version(void **unused)
 	struct replica *r1 = replica_new(&b, 1), *r2 = replica_new(&b, 2);
 	struct replica *both[] = { r1, r2 };
 	struct op_ctx ctx = { .sender = 2, .leader = 2 };
-	json_t *op = parse(VM_OP("x", "00000000-0000-4000-8000-000000000009"));
+	json_t *op = parse(VM_OP("x", "00000000-0000-4000-8000-000000000009", "9"));
 	char err[256];
 
 	/* r2 changed the state alone before (it was the quorate side of a past configuration) */
@@ -536,8 +539,13 @@ static void test_rule_contradictions(void **unused)
 
 	repl_quorum(r1->repl, true);
 	confchg(&b, one, 1);
-	submit(r1, VM_OP("a", "00000000-0000-4000-8000-000000000001"));
-	submit(r1, VM_OP("b", "00000000-0000-4000-8000-000000000002"));
+	submit(r1, VM_OP("a", "00000000-0000-4000-8000-000000000001", "1"));
+	submit(r1, VM_OP("b", "00000000-0000-4000-8000-000000000002", "2"));
+	submit(r1, VM_OP("c", "00000000-0000-4000-8000-000000000003", "1")); /* a's LUN */
+	bus_pump(&b, one, 1);
+	assert_null(state_vm_find(r1->state, "c"));
+	assert_string_equal(r1->last_err, "vm c: LUN iscsi://10.0.0.2/iqn.2026-11.org.example:t/1 "
+					  "is already disk 0 of vm a");
 	submit(r1, "{\"op\":\"rule.add\",\"rule\":{\"name\":\"apart\",\"type\":\"anti-affinity\",\"vms\":[\"a\",\"b\"]}}");
 	bus_pump(&b, one, 1);
 	assert_int_equal(state_rule_count(r1->state), 1);
