@@ -82,6 +82,7 @@ DEBS		+= python3
 DEBS		+= busybox-static
 DEBS		+= e2fsprogs
 DEBS		+= fence-agents
+DEBS		+= clang
 
 # --- objects -----------------------------------------------------------------
 
@@ -91,6 +92,7 @@ CLUSTER_OBJS	+= cluster/state.o
 CLUSTER_OBJS	+= cluster/vm.o
 CLUSTER_OBJS	+= cluster/jsonv.o
 CLUSTER_OBJS	+= cluster/fenceconf.o
+CLUSTER_OBJS	+= cluster/acl.o
 CLUSTER_OBJS	+= cluster/ops.o
 CLUSTER_OBJS	+= cluster/repl.o
 CLUSTER_OBJS	+= cluster/manager.o
@@ -115,6 +117,7 @@ NODE_OBJS	+= node/tap.o
 NODE_OBJS	+= node/cluster.o
 NODE_OBJS	+= node/rulecmd.o
 NODE_OBJS	+= node/fencecmd.o
+NODE_OBJS	+= node/authz.o
 NODE_OBJS	+= node/watchdog.o
 
 HVNODED_OBJS	+= node/main.o
@@ -129,6 +132,7 @@ HVCTL_OBJS	+= node/hvctl_vm.o
 HVCTL_OBJS	+= node/hvctl_rule.o
 HVCTL_OBJS	+= node/hvctl_fence.o
 HVCTL_OBJS	+= node/hvctl_table.o
+HVCTL_OBJS	+= node/hvctl_acl.o
 
 PROGS		= hvnoded hvctl
 
@@ -143,6 +147,7 @@ UNIT_TESTS	+= tests/unit/test_cluster
 include tests/guest/guest.mk
 include hypervisor/hypervisor.mk
 include storage/storage.mk
+include tests/fuzz/fuzz.mk
 
 UNIT_TESTS	+= $(HYPERVISOR_UNIT_TESTS)
 UNIT_TESTS	+= $(STORAGE_UNIT_TESTS)
@@ -161,7 +166,10 @@ SIM_OBJS	+= cluster/placement.o
 SIM_OBJS	+= cluster/vm.o
 SIM_OBJS	+= cluster/jsonv.o
 SIM_OBJS	+= cluster/fenceconf.o
+SIM_OBJS	+= cluster/acl.o
 SIM_OBJS	+= cluster/members.o
+SIM_OBJS	+= fencing/fence.o
+SIM_OBJS	+= tests/sim/fake_fence.o
 
 all: $(PROGS) $(STORAGE_PLUGIN) $(TEST_TOOLS) $(HYPERVISOR_TEST_TOOLS) $(STORAGE_TEST_TOOLS) \
 	$(GUEST_BIN) $(GUEST_TOOLS)
@@ -204,7 +212,7 @@ tests/unit/test_node: tests/unit/test_node.o node/config.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka
 
 tests/unit/test_cluster: tests/unit/test_cluster.o cluster/members.o cluster/vm.o cluster/state.o cluster/jsonv.o \
-		cluster/ops.o cluster/repl.o cluster/fenceconf.o
+		cluster/ops.o cluster/repl.o cluster/fenceconf.o cluster/acl.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_JSON)
 
 # --- tests -------------------------------------------------------------------
@@ -220,8 +228,8 @@ unit: $(UNIT_TESTS)
 .PHONY: unit
 
 check: deps
-	@$(MAKE) --no-print-directory all unit tests/sim/hvsim $(BENCHES)
-	@tests/run $(UNIT_TESTS)
+	@$(MAKE) --no-print-directory all unit tests/sim/hvsim $(BENCHES) $(FUZZERS)
+	@FUZZERS="$(FUZZERS)" tests/run $(UNIT_TESTS)
 
 sim: tests/sim/hvsim
 	@tests/sim/run.sh
@@ -255,7 +263,7 @@ install: hvnoded hvctl $(STORAGE_PLUGIN)
 		install -m 0644 node/hvnoded.conf.example $(DESTDIR)$(SYSCONFDIR)/hvcluster/hvnoded.conf
 .PHONY: install
 
-clean: guest-clean storage-clean
+clean: guest-clean storage-clean fuzz-clean
 	rm -f $(PROGS) $(TEST_TOOLS) $(UNIT_TESTS) $(HYPERVISOR_TEST_TOOLS) $(STORAGE_TEST_TOOLS) \
 		$(BENCHES) tests/sim/hvsim
 	find . -name '*.o' -delete -o -name '*.d' -delete

@@ -377,6 +377,32 @@ static int op_node_admin(cluster_state_t *s, const json_t *op, bool confirm,
 	return 0;
 }
 
+/* --- access control ------------------------------------------------------------------ */
+
+static int op_acl(cluster_state_t *s, const json_t *op, bool add, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "op", "req", "binding", "name", NULL };
+	struct acl_binding b;
+	const char *name;
+	int rc;
+
+	rc = jv_check_keys(op, keys, add ? "acl.add" : "acl.del", err, errlen);
+	if (rc)
+		return rc;
+	if (add) {
+		rc = acl_binding_from_json(json_object_get(op, "binding"), &b, err, errlen);
+		rc = rc ?: state_acl_add(s, &b, err, errlen);
+	} else {
+		name = str_arg(op, "name");
+		rc = name ? state_acl_del(s, name) : -EINVAL;
+		if (rc)
+			jv_fail(err, errlen, "binding %.64s does not exist", name ? name : "?");
+	}
+	if (!rc)
+		state_bump(s);
+	return rc;
+}
+
 /* --- node ops -------------------------------------------------------------------- */
 
 static int op_node_hello(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx,
@@ -610,14 +636,35 @@ static int op_mgr_fenced(cluster_state_t *s, const json_t *op, const struct op_c
 	return 0;
 }
 
+static int apply(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, char *err,
+		 size_t errlen);
+
 int state_apply(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, char *err,
 		size_t errlen)
 {
-	const char *name = op_name(op);
+	json_t *copy;
 	int rc;
 
 	if (!json_is_object(op))
 		return jv_fail(err, errlen, "an op must be a JSON object");
+	if (!json_object_get(op, "who"))
+		return apply(s, op, ctx, err, errlen);
+	/* "who" is for the audit log (the caller's), not part of the change */
+	copy = json_copy((json_t *)op);
+	if (!copy)
+		return jv_fail(err, errlen, "out of memory");
+	json_object_del(copy, "who");
+	rc = apply(s, copy, ctx, err, errlen);
+	json_decref(copy);
+	return rc;
+}
+
+static int apply(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, char *err,
+		 size_t errlen)
+{
+	const char *name = op_name(op);
+	int rc;
+
 	if (!strcmp(name, "vm.create"))
 		return op_vm_create(s, op, err, errlen);
 	if (!strcmp(name, "vm.delete"))
@@ -630,6 +677,11 @@ int state_apply(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, 
 		return op_rule_del(s, op, err, errlen);
 	if (!strcmp(name, "settings.set"))
 		return op_settings_set(s, op, err, errlen);
+	if (!strcmp(name, "acl.add") || !strcmp(name, "acl.del"))
+		return op_acl(s, op, name[4] == 'a', err, errlen);
+	/* a refused request, for every node's audit log: changes nothing */
+	if (!strcmp(name, "audit.denied"))
+		return 0;
 	if (!strcmp(name, "fence.device.add") || !strcmp(name, "fence.device.del"))
 		return op_fence_device(s, op, name[13] == 'a', err, errlen);
 	if (!strcmp(name, "fence.level.add") || !strcmp(name, "fence.level.del"))

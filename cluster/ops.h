@@ -26,7 +26,11 @@
  *   mgr.node   {id, expect, status}        leader only
  *   mgr.fenced {id, ok, detail, at_ms}     leader only: the fence of node id
  *
- * Every op may carry "req" (a number) for the requester to match its reply.
+ *   acl.add {binding} / acl.del {name}     role bindings (see acl.h)
+ *   audit.denied {...}                     a refused request, for the audit logs: no change
+ *
+ * Every op may carry "req" (a number) for the requester to match its reply,
+ * and "who" ({uid, user, role, node}) for the audit log; neither changes it.
  */
 #ifndef HV_CLUSTER_OPS_H
 #define HV_CLUSTER_OPS_H

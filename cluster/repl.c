@@ -46,6 +46,8 @@ struct repl {
 	bool synced;
 	bool quorate_side; /* synced member of a quorate configuration since the last round */
 	bool in_round;
+	uint64_t round_start_ms; /* 0 until the first tick of the round */
+	bool close_sent;
 	uint32_t members[MEMBERS_MAX];
 	uint32_t pids[MEMBERS_MAX]; /* per member: the process that synced, 0 until then */
 	size_t nmembers;
@@ -144,7 +146,7 @@ int repl_decode(const void *msg, size_t len, enum repl_msg_type *type, json_t **
 			 fmt, REPL_FORMAT);
 		return -EPROTO;
 	}
-	if (t != REPL_MSG_OP && t != REPL_MSG_SYNC) {
+	if (t != REPL_MSG_OP && t != REPL_MSG_SYNC && t != REPL_MSG_CLOSE) {
 		snprintf(err, errlen, "unknown message type %u", t);
 		return -EPROTO;
 	}
@@ -402,6 +404,8 @@ void repl_confchg(repl_t *r, const uint32_t *members, const uint32_t *pids, size
 		r->pids[i] = 0;
 	}
 	r->in_round = true;
+	r->round_start_ms = 0;
+	r->close_sent = false;
 	st = state_to_json(r->state);
 	body = json_pack("{s:o,s:b,s:I,s:o}", "members", members_json(r->members, r->nmembers),
 			 "quorate_side", r->quorate_side && r->synced, "version",
@@ -474,7 +478,7 @@ static void finish_round(repl_t *r)
 	int rc;
 
 	for (size_t i = 0; i < r->nmembers; i++)
-		if (!r->in[i].invalid && (!win || better(&r->in[i], win)))
+		if (r->in[i].got && !r->in[i].invalid && (!win || better(&r->in[i], win)))
 			win = &r->in[i];
 	if (!win) {
 		/* no state loads here (a newer format everywhere): keep ours, stay unsynced */
@@ -572,6 +576,52 @@ bad:
 	rlog(r, LOG_WARNING, "sync message from node %u is malformed: ignored", sender);
 }
 
+void repl_tick(repl_t *r, uint64_t now_ms)
+{
+	json_t *body;
+	size_t i;
+
+	if (!r->in_round || r->close_sent)
+		return;
+	if (!r->round_start_ms) {
+		r->round_start_ms = now_ms;
+		return;
+	}
+	if (now_ms - r->round_start_ms < REPL_ROUND_TIMEOUT_MS)
+		return;
+	/* the lowest member that synced closes: one close, whoever else waits */
+	for (i = 0; i < r->nmembers && !r->in[i].got; i++)
+		;
+	if (i == r->nmembers || r->in[i].node != r->local)
+		return;
+	body = json_pack("{s:o}", "members", members_json(r->members, r->nmembers));
+	if (body && send_body(r, REPL_MSG_CLOSE, body) == 0) {
+		r->close_sent = true;
+		rlog(r, LOG_WARNING, "sync round still incomplete after %d ms: closing it",
+		     REPL_ROUND_TIMEOUT_MS);
+	}
+	json_decref(body);
+}
+
+static void on_close(repl_t *r, uint32_t sender, uint32_t pid, json_t *body)
+{
+	size_t i;
+
+	if (!r->in_round || json_object_size(body) != 1 ||
+	    !same_members(r, json_object_get(body, "members")))
+		return;
+	for (i = 0; i < r->nmembers && r->in[i].node != sender; i++)
+		;
+	if (i == r->nmembers || !r->in[i].got || r->in[i].pid != pid)
+		return; /* only a member that synced in this round may close it */
+	for (i = 0; i < r->nmembers; i++)
+		if (!r->in[i].got)
+			rlog(r, LOG_WARNING, "sync: node %u sent no state in time: it speaks for "
+					     "nothing until the next round",
+			     r->in[i].node);
+	finish_round(r);
+}
+
 void repl_deliver(repl_t *r, uint32_t sender, uint32_t pid, const void *msg, size_t len)
 {
 	enum repl_msg_type type;
@@ -587,6 +637,8 @@ void repl_deliver(repl_t *r, uint32_t sender, uint32_t pid, const void *msg, siz
 		rlog(r, LOG_WARNING, "message from node %u, not a member: ignored", sender);
 	} else if (type == REPL_MSG_SYNC) {
 		on_sync(r, sender, pid, body);
+	} else if (type == REPL_MSG_CLOSE) {
+		on_close(r, sender, pid, body);
 	} else if (r->in_round) {
 		q = calloc(1, sizeof(*q));
 		if (q) {

@@ -37,6 +37,7 @@
 enum repl_msg_type {
 	REPL_MSG_OP = 1,
 	REPL_MSG_SYNC = 2,
+	REPL_MSG_CLOSE = 3, /* end a sync round that a silent member holds up */
 };
 
 typedef struct repl repl_t;
@@ -81,6 +82,15 @@ void repl_confchg(repl_t *r, const uint32_t *members, const uint32_t *pids, size
 void repl_deliver(repl_t *r, uint32_t sender, uint32_t pid, const void *msg, size_t len);
 /* Lost the group (corosync went away): nothing is synced until the next confchg. */
 void repl_reset(repl_t *r);
+
+/*
+ * Time passes (call about every second). A sync round still waiting for a
+ * member after REPL_ROUND_TIMEOUT_MS is closed: the lowest member that synced
+ * multicasts a close, and every node, at that same point of the agreed order,
+ * ends the round with the states it has; the silent member speaks for nothing.
+ */
+#define REPL_ROUND_TIMEOUT_MS 10000
+void repl_tick(repl_t *r, uint64_t now_ms);
 
 bool repl_is_synced(const repl_t *r);
 /* Lowest node id of the current configuration (0 none): who may send mgr.* ops. */

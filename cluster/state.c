@@ -25,6 +25,8 @@ struct cluster_state {
 	size_t rcap;
 	struct cluster_settings settings;
 	fence_conf_t *fencing;
+	struct acl_binding acl[ACL_MAX];
+	size_t nacl;
 	struct fence_record fences[STATE_FENCE_HISTORY];
 	size_t nfences; /* ring: the newest at (first + n - 1) */
 	size_t first_fence;
@@ -139,6 +141,20 @@ struct vm_status *state_vm_status_mut(cluster_state_t *s, const char *name)
 static int vm_insert(cluster_state_t *s, const struct vm_def *def, const struct vm_status *st,
 		     char *err, size_t errlen)
 {
+	/*
+	 * A definition without its identity would be written with an empty uuid or
+	 * MAC, which the state file loader refuses: the state could not be read back.
+	 */
+	if (!def->uuid[0]) {
+		snprintf(err, errlen, "vm %s: uuid missing", def->name);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < def->nnics; i++) {
+		if (!def->nics[i].mac[0]) {
+			snprintf(err, errlen, "vm %s: nics[%zu]: mac missing", def->name, i);
+			return -EINVAL;
+		}
+	}
 	for (size_t i = 0; i < s->nvms; i++) {
 		if (!strcmp(s->vms[i].def.name, def->name)) {
 			snprintf(err, errlen, "vm %s already exists", def->name);
@@ -319,6 +335,43 @@ int state_rule_del(cluster_state_t *s, const char *name)
 }
 
 /* --- settings and fence history ------------------------------------------------ */
+
+size_t state_acl_count(const cluster_state_t *s)
+{
+	return s->nacl;
+}
+
+const struct acl_binding *state_acl(const cluster_state_t *s)
+{
+	return s->acl;
+}
+
+int state_acl_add(cluster_state_t *s, const struct acl_binding *b, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < s->nacl; i++)
+		if (!strcmp(s->acl[i].name, b->name)) {
+			snprintf(err, errlen, "binding %s already exists", b->name);
+			return -EEXIST;
+		}
+	if (s->nacl == ACL_MAX) {
+		snprintf(err, errlen, "binding %s: already %d bindings", b->name, ACL_MAX);
+		return -ENOSPC;
+	}
+	s->acl[s->nacl++] = *b;
+	return 0;
+}
+
+int state_acl_del(cluster_state_t *s, const char *name)
+{
+	for (size_t i = 0; i < s->nacl; i++) {
+		if (strcmp(s->acl[i].name, name))
+			continue;
+		memmove(&s->acl[i], &s->acl[i + 1], (s->nacl - i - 1) * sizeof(s->acl[0]));
+		s->nacl--;
+		return 0;
+	}
+	return -ENOENT;
+}
 
 const fence_conf_t *state_fence_conf(const cluster_state_t *s)
 {
@@ -692,10 +745,14 @@ json_t *state_to_json(const cluster_state_t *s)
 		json_array_append_new(rules, rule_to_json(&s->rules[i]));
 	for (size_t i = 0; fences && i < s->nfences; i++)
 		json_array_append_new(fences, fence_to_json(state_fence_at(s, i)));
-	return json_pack("{s:i,s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "format", STATE_FORMAT_VERSION,
+	json_t *acl = json_array();
+
+	for (size_t i = 0; acl && i < s->nacl; i++)
+		json_array_append_new(acl, acl_binding_to_json(&s->acl[i]));
+	return json_pack("{s:i,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "format", STATE_FORMAT_VERSION,
 			 "version", (json_int_t)s->version, "vms", vms, "nodes", nodes, "rules",
 			 rules, "settings", settings_to_json(&s->settings), "fences", fences,
-			 "fencing", fence_conf_to_json(s->fencing));
+			 "fencing", fence_conf_to_json(s->fencing), "acl", acl);
 }
 
 static int load_vms(cluster_state_t *tmp, const json_t *vms, char *err, size_t errlen)
@@ -777,6 +834,13 @@ static int load_rest(cluster_state_t *tmp, const json_t *j, char *err, size_t er
 	if (json_object_get(j, "fencing") &&
 	    fence_conf_from_json(tmp->fencing, json_object_get(j, "fencing"), msg, sizeof(msg)))
 		return jv_fail(err, errlen, "state: %s", msg);
+	json_array_foreach(json_object_get(j, "acl"), i, v) {
+		struct acl_binding b;
+
+		if (acl_binding_from_json(v, &b, msg, sizeof(msg)) ||
+		    state_acl_add(tmp, &b, msg, sizeof(msg)))
+			return jv_fail(err, errlen, "state: acl[%zu]: %s", i, msg);
+	}
 	return 0;
 }
 
@@ -784,7 +848,7 @@ int state_from_json(cluster_state_t *s, const json_t *j, char *err, size_t errle
 {
 	static const char *const keys[] = { "format", "version", "vms",	   "nodes",
 					     "rules",  "settings", "fences", "fencing",
-					     NULL };
+					     "acl",    NULL };
 	cluster_state_t *tmp;
 	json_t *format, *version, *vms;
 	int rc;

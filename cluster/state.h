@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "acl.h"
 #include "fenceconf.h"
 #include "vm.h"
 
@@ -165,6 +166,11 @@ const struct rule *state_rule_at(const cluster_state_t *s, size_t i);
 const struct rule *state_rule_find(const cluster_state_t *s, const char *name);
 int state_rule_add(cluster_state_t *s, const struct rule *r, char *err, size_t errlen);
 int state_rule_del(cluster_state_t *s, const char *name);
+
+size_t state_acl_count(const cluster_state_t *s);
+const struct acl_binding *state_acl(const cluster_state_t *s); /* the array */
+int state_acl_add(cluster_state_t *s, const struct acl_binding *b, char *err, size_t errlen);
+int state_acl_del(cluster_state_t *s, const char *name);
 
 const fence_conf_t *state_fence_conf(const cluster_state_t *s);
 fence_conf_t *state_fence_conf_mut(cluster_state_t *s);

@@ -127,6 +127,23 @@ static __attribute__((noreturn)) void agent_fail(const struct child_ctx *x)
 	_exit(127);
 }
 
+/*
+ * glibc keeps signals 32 and 33 for itself and refuses them to sigaction(), but
+ * an ignored one is inherited from whoever started us and survives exec: reset
+ * it with the raw system call (the kernel's struct: handler, flags, restorer, mask).
+ */
+static void reset_reserved_signal(int sig)
+{
+	struct {
+		void (*handler)(int);
+		unsigned long flags;
+		void (*restorer)(void);
+		unsigned long mask;
+	} k = { .handler = SIG_DFL };
+
+	syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof(k.mask));
+}
+
 static __attribute__((noreturn)) void agent_main(const struct child_ctx *x)
 {
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
@@ -134,7 +151,8 @@ static __attribute__((noreturn)) void agent_main(const struct child_ctx *x)
 
 	/* hvnoded ignores SIGPIPE, and ignored signals survive exec: give the agent defaults */
 	for (int sig = 1; sig < NSIG; sig++)
-		sigaction(sig, &dfl, NULL);
+		if (sigaction(sig, &dfl, NULL) < 0)
+			reset_reserved_signal(sig);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (setsid() < 0)

@@ -120,6 +120,6 @@ int fence_run(const struct fence_target *t, char *detail, size_t len)
 	}
 	if (t->watchdog_s)
 		append(detail, len, "%swatchdog: deadline in %" PRIu64 " s", detail[0] ? "; " : "",
-		       (uint64_t)((t->left_ms + 2ULL * t->watchdog_s * 1000 - t->now_ms) / 1000));
+		       (uint64_t)((t->left_ms + 2ULL * t->watchdog_s * 1000 - t->now_ms + 999) / 1000));
 	return rc ? rc : -EIO;
 }

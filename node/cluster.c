@@ -33,7 +33,8 @@
 
 #define TICK_MS 1000
 #define WAIT_DEFAULT_S 120
-#define FENCE_RETRY_MS 2000
+#define FENCE_RETRY_MS 2000	/* after a failed fence; doubling up to FENCE_RETRY_MAX_MS */
+#define FENCE_RETRY_MAX_MS 30000
 #define FENCE_AGENT_TIMEOUT_S 30
 /* a node that just joined may not have said hello yet: "cannot be placed" may pass */
 #define PLACE_GRACE_MS 3000
@@ -86,6 +87,7 @@ struct agent {
 	bool fencing[STATE_MAX_NODES + 1];
 	uint32_t fence_node[STATE_MAX_NODES + 1];
 	uint64_t fence_retry_ms[STATE_MAX_NODES + 1];
+	unsigned int fence_backoff_ms[STATE_MAX_NODES + 1];
 	qb_loop_timer_handle tick;
 	qb_loop_timer_handle flush_timer;
 	bool flush_armed;
@@ -314,6 +316,7 @@ int cluster_submit(struct hvnoded *d, json_t *op, struct ipc_request *req, int k
 	w->deadline_ms = w->since_ms + (uint64_t)(timeout_s ? timeout_s : WAIT_DEFAULT_S) * 1000;
 	snprintf(w->name, sizeof(w->name), "%s", vm ? vm : "");
 	json_object_set_new(op, "req", json_integer((json_int_t)w->req_id));
+	json_object_set_new(op, "who", authz_who(d));
 	rc = repl_submit(a->repl, op);
 	if (rc) {
 		snprintf(err, errlen, "cannot send the change to the cluster: %s", strerror(-rc));
@@ -324,6 +327,13 @@ int cluster_submit(struct hvnoded *d, json_t *op, struct ipc_request *req, int k
 	a->waiters = w;
 	flush_soon(d);
 	return 0;
+}
+
+int cluster_send_audit(struct hvnoded *d, json_t *op)
+{
+	if (!d->agent || !membership_is_quorate(d->membership))
+		return -EAGAIN;
+	return repl_submit(d->agent->repl, op);
 }
 
 /* Our own op came back: answer or keep waiting for the VM. */
@@ -548,7 +558,25 @@ static void fence_done(void *arg, int rc)
 	for (size_t i = 0; i <= STATE_MAX_NODES; i++)
 		if (a->fence_node[i] == job->t.node) {
 			a->fencing[i] = false;
-			a->fence_retry_ms[i] = rc ? now_ms() + FENCE_RETRY_MS : 0;
+			if (rc) {
+				unsigned int b = a->fence_backoff_ms[i];
+
+				b = b ? (b * 2 > FENCE_RETRY_MAX_MS ? FENCE_RETRY_MAX_MS : b * 2)
+				      : FENCE_RETRY_MS;
+				a->fence_backoff_ms[i] = b;
+				a->fence_retry_ms[i] = now_ms() + b;
+				/* never sleep past the watchdog deadline: then it counts as fenced */
+				if (job->t.watchdog_s) {
+					uint64_t dl = job->t.left_ms + 2ULL * job->t.watchdog_s * 1000;
+
+					if (dl > now_ms() && dl < a->fence_retry_ms[i])
+						a->fence_retry_ms[i] = dl;
+				}
+				qb_log(LOG_WARNING, "fence node %s: next try in %u ms", job->t.name, b);
+			} else {
+				a->fence_backoff_ms[i] = 0;
+				a->fence_retry_ms[i] = 0;
+			}
 		}
 	qb_log(rc ? LOG_ERR : LOG_NOTICE, "fence node %s (id %u): %s: %s", job->t.name,
 	       job->t.node, rc ? "FAILED" : "done", job->detail);
@@ -560,6 +588,17 @@ static void fence_done(void *arg, int rc)
 	json_decref(op);
 	free(job);
 	reconcile_soon(d);
+}
+
+static bool membership_has(struct hvnoded *d, uint32_t node)
+{
+	struct member members[MEMBERS_MAX];
+	size_t n = membership_members(d->membership, members, MEMBERS_MAX);
+
+	for (size_t i = 0; i < n; i++)
+		if (members[i].id == node)
+			return true;
+	return false;
 }
 
 /* Copy what fencing @node needs out of the state (the worker must not read it). */
@@ -600,7 +639,8 @@ static int fence_target_fill(struct hvnoded *d, uint32_t node, struct fence_targ
 				t->devices[t->ndevices++] = *dev;
 		}
 	}
-	t->watchdog_s = n ? n->watchdog_s : 0;
+	/* a node still in the membership pets its watchdog: its deadline proves nothing */
+	t->watchdog_s = n && !membership_has(d, node) ? n->watchdog_s : 0;
 	t->left_ms = n ? n->left_ms : 0;
 	t->now_ms = now_ms();
 	t->agent_timeout_s = FENCE_AGENT_TIMEOUT_S;
@@ -707,6 +747,18 @@ static void run_manager(struct hvnoded *d)
 	json_decref(res.ops);
 	for (i = 0; i < res.nfence; i++)
 		fence_start(d, res.fence[i]);
+	/* a node no longer to fence (fenced, confirmed by an admin): forget its retries */
+	for (int s = 0; s <= STATE_MAX_NODES; s++) {
+		bool wanted = false;
+
+		for (i = 0; i < res.nfence && !wanted; i++)
+			wanted = res.fence[i] == a->fence_node[s];
+		if (a->fence_node[s] && !wanted && !a->fencing[s]) {
+			a->fence_node[s] = 0;
+			a->fence_retry_ms[s] = 0;
+			a->fence_backoff_ms[s] = 0;
+		}
+	}
 }
 
 /* --- reconcile ---------------------------------------------------------------------- */
@@ -778,6 +830,7 @@ static void on_tick(void *data)
 {
 	struct hvnoded *d = data;
 
+	repl_tick(d->agent->repl, now_ms());
 	reconcile(d);
 	check_waiters(d, true);
 	qb_loop_timer_add(d->loop, QB_LOOP_LOW, TICK_MS * QB_TIME_NS_IN_MSEC, d, on_tick,
@@ -810,6 +863,13 @@ static void repl_applied(void *arg, const json_t *op, uint32_t sender, int rc, c
 	if (name && !strcmp(name, "mgr.node") && !rc &&
 	    json_integer_value(json_object_get(op, "id")) == my_id(d))
 		d->agent->hello_sent = false;
+	if (json_object_get(op, "who")) {
+		const struct node_info *n = state_node_find(d->state, sender);
+		char from[32];
+
+		snprintf(from, sizeof(from), "node%u", sender);
+		audit_append(d, op, n ? n->name : from, rc, err);
+	}
 	if (sender == my_id(d))
 		request_applied(d, op, rc, err);
 	reconcile_soon(d);

@@ -147,35 +147,40 @@ static json_t *cmd_settings(struct hvnoded *d, struct ipc_request *req, json_t *
 static const struct {
 	const char *name;
 	command_fn fn;
+	enum acl_role need;
 } commands[] = {
-	{ "settings", cmd_settings },
-	{ "status", cmd_status },
-	{ "vm.create", cmd_vm_create },
-	{ "vm.delete", cmd_vm_delete },
-	{ "vm.list", cmd_vm_list },
-	{ "vm.show", cmd_vm_show },
-	{ "vm.console", cmd_vm_console },
-	{ "vm.start", cmd_vm_start },
-	{ "vm.stop", cmd_vm_stop },
-	{ "vm.shutdown", cmd_vm_shutdown },
-	{ "vm.pause", cmd_vm_pause },
-	{ "vm.resume", cmd_vm_resume },
-	{ "vm.explain", cmd_vm_explain },
-	{ "rule.add", cmd_rule_add },
-	{ "rule.list", cmd_rule_list },
-	{ "rule.show", cmd_rule_show },
-	{ "rule.del", cmd_rule_del },
-	{ "plan", cmd_plan },
-	{ "fence.device.add", cmd_fence_device_add },
-	{ "fence.device.list", cmd_fence_device_list },
-	{ "fence.device.del", cmd_fence_device_del },
-	{ "fence.level.add", cmd_fence_level_add },
-	{ "fence.level.list", cmd_fence_level_list },
-	{ "fence.level.del", cmd_fence_level_del },
-	{ "fence.history", cmd_fence_history },
-	{ "node.list", cmd_node_list },
-	{ "node.fence", cmd_node_fence },
-	{ "node.confirm", cmd_node_confirm },
+	{ "settings", cmd_settings, ACL_VIEWER },
+	{ "status", cmd_status, ACL_VIEWER },
+	{ "vm.create", cmd_vm_create, ACL_VM_ADMIN },
+	{ "vm.delete", cmd_vm_delete, ACL_VM_ADMIN },
+	{ "vm.list", cmd_vm_list, ACL_VIEWER },
+	{ "vm.show", cmd_vm_show, ACL_VIEWER },
+	{ "vm.console", cmd_vm_console, ACL_VIEWER },
+	{ "vm.start", cmd_vm_start, ACL_OPERATOR },
+	{ "vm.stop", cmd_vm_stop, ACL_OPERATOR },
+	{ "vm.shutdown", cmd_vm_shutdown, ACL_OPERATOR },
+	{ "vm.pause", cmd_vm_pause, ACL_OPERATOR },
+	{ "vm.resume", cmd_vm_resume, ACL_OPERATOR },
+	{ "vm.explain", cmd_vm_explain, ACL_VIEWER },
+	{ "rule.add", cmd_rule_add, ACL_ADMIN },
+	{ "rule.list", cmd_rule_list, ACL_VIEWER },
+	{ "rule.show", cmd_rule_show, ACL_VIEWER },
+	{ "rule.del", cmd_rule_del, ACL_ADMIN },
+	{ "plan", cmd_plan, ACL_VIEWER },
+	{ "fence.device.add", cmd_fence_device_add, ACL_ADMIN },
+	{ "fence.device.list", cmd_fence_device_list, ACL_VIEWER },
+	{ "fence.device.del", cmd_fence_device_del, ACL_ADMIN },
+	{ "fence.level.add", cmd_fence_level_add, ACL_ADMIN },
+	{ "fence.level.list", cmd_fence_level_list, ACL_VIEWER },
+	{ "fence.level.del", cmd_fence_level_del, ACL_ADMIN },
+	{ "fence.history", cmd_fence_history, ACL_VIEWER },
+	{ "node.list", cmd_node_list, ACL_VIEWER },
+	{ "node.fence", cmd_node_fence, ACL_ADMIN },
+	{ "node.confirm", cmd_node_confirm, ACL_ADMIN },
+	{ "audit", cmd_audit, ACL_VIEWER },
+	{ "acl.list", cmd_acl_list, ACL_VIEWER },
+	{ "acl.add", cmd_acl_add, ACL_ADMIN },
+	{ "acl.del", cmd_acl_del, ACL_ADMIN },
 };
 
 json_t *command_run(struct hvnoded *d, struct ipc_request *req, const char *cmd, json_t *args,
@@ -183,9 +188,21 @@ json_t *command_run(struct hvnoded *d, struct ipc_request *req, const char *cmd,
 {
 	const struct ipc_client *cl = ipc_request_client(req);
 
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(commands[i].name, cmd) == 0)
-			return commands[i].fn(d, req, args, status);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		enum acl_role need = commands[i].need;
+		char err[1024];
+		int rc;
+
+		if (strcmp(commands[i].name, cmd))
+			continue;
+		/* reading the settings is for all, changing them for admins */
+		if (!strcmp(cmd, "settings") && json_object_get(args, "set"))
+			need = ACL_ADMIN;
+		rc = authz_check(d, req, cmd, need, args, err, sizeof(err));
+		if (rc)
+			return command_error(status, rc, "%s", err);
+		return commands[i].fn(d, req, args, status);
+	}
 	qb_log(LOG_WARNING, "client pid %d uid %u: unknown command '%.64s'", (int)cl->pid,
 	       (unsigned)cl->uid, cmd);
 	return command_error(status, -EOPNOTSUPP, "unknown command '%.64s'", cmd);

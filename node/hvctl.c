@@ -43,6 +43,8 @@ const char hvctl_main_help[] =
 	"                         fence a node now, or say it is off (powered off by hand)\n"
 	"  fence device|level ... fence devices, each node's levels (see 'hvctl help fence')\n"
 	"  fence history          the last fences: when, which node, ok or FAILED, why\n"
+	"  acl add|list|del       who may do what: users and groups bound to roles\n"
+	"  audit [--since WHEN]   every change asked for, allowed or denied, and by whom\n"
 	"  help [COMMAND]         help on a command\n"
 	"\n"
 	"Options:\n"
@@ -377,6 +379,8 @@ static const struct command {
 	{ "plan", hvctl_plan, hvctl_plan_help },
 	{ "fence", hvctl_fence, hvctl_fence_help },
 	{ "node", hvctl_node, hvctl_node_help },
+	{ "acl", hvctl_acl, hvctl_acl_help },
+	{ "audit", hvctl_audit, hvctl_audit_help },
 };
 
 static const struct command *find_command(const char *name)

@@ -37,6 +37,10 @@ int call(const struct ctl *ctl, const char *cmd, json_t *args, json_t **res);
 void print_json(json_t *obj);
 
 int hvctl_vm(struct ctl *ctl, int argc, char **argv);
+extern const char hvctl_acl_help[];
+extern const char hvctl_audit_help[];
+int hvctl_acl(struct ctl *ctl, int argc, char **argv);
+int hvctl_audit(struct ctl *ctl, int argc, char **argv);
 /* hvctl_rule.c: rule add|list|show|del, plan --fail, and vm explain (argv[0] "explain"). */
 int hvctl_rule(struct ctl *ctl, int argc, char **argv);
 int hvctl_plan(struct ctl *ctl, int argc, char **argv);

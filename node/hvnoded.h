@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "../cluster/membership.h"
+#include "../cluster/acl.h"
 #include "../cluster/state.h"
 
 struct ipc_server;
@@ -27,6 +28,10 @@ struct hvnoded {
 	struct vm_run *runs;	   /* VMs of this node with a runtime, see vmrun.c */
 	char last_membership[512]; /* last logged membership line */
 	int work_pipe[2];	   /* workers -> loop: finished jobs */
+	/* the request being dispatched, as authz_check() found it (for the audit) */
+	enum acl_role req_role;
+	uint32_t req_uid;
+	char req_user[64];
 	int wd_fd;		   /* watchdog.c: the device, -1 when none */
 	qb_loop_timer_handle wd_timer;
 	uint64_t wd_lost_ms;	   /* when quorum was lost (monotonic), 0 while quorate */
@@ -124,6 +129,26 @@ int work_init(struct hvnoded *d);
 /* Wait for every job, running their completions (which may submit more). */
 void work_drain(struct hvnoded *d);
 void work_fini(struct hvnoded *d);
+
+/* --- authz.c: roles and the audit log ---------------------------------------------- */
+
+/*
+ * May the client of @req run @cmd (with @args) needing role @need? 0, or
+ * -EACCES with @err saying who lacks what (and the refusal is audited).
+ */
+int authz_check(struct hvnoded *d, struct ipc_request *req, const char *cmd, enum acl_role need,
+		json_t *args, char *err, size_t errlen);
+/* The client of the request being dispatched, as the audit log names it (new reference). */
+json_t *authz_who(struct hvnoded *d);
+/* Append what @op (from node @node) did to this node's audit log, if it carries "who". */
+void audit_append(struct hvnoded *d, const json_t *op, const char *node, int rc,
+		  const char *err);
+/* Multicast an audit.denied op (borrowed): 0, or -errno when it cannot go out. */
+int cluster_send_audit(struct hvnoded *d, json_t *op);
+COMMAND(cmd_audit);
+COMMAND(cmd_acl_list);
+COMMAND(cmd_acl_add);
+COMMAND(cmd_acl_del);
 
 /* --- watchdog.c ---------------------------------------------------------------- */
 

@@ -44,6 +44,8 @@
 #include "../../cluster/manager.h"
 #include "../../cluster/ops.h"
 #include "../../cluster/state.h"
+#include "../../fencing/fence.h"
+#include "fake_fence.h"
 
 #define STEP_MS 100
 #define SIM_MAX_NODES 32
@@ -84,6 +86,7 @@ struct simnode {
 	bool power, connected;
 	bool missed; /* powered off or cut off since the last membership */
 	unsigned int fence_fail;
+	unsigned int watchdog_s; /* sent in its hello */
 	/* the agent */
 	bool quorate;
 	bool was_quorate; /* since it was powered on */
@@ -98,6 +101,8 @@ struct simnode {
 	uint32_t fence_by;
 	uint64_t fence_done_ms;
 	uint64_t fence_retry_ms;
+	uint64_t fence_backoff_ms; /* the delay after the last failure (levels model) */
+	struct fence_target *ft;   /* the job's target, copied at its start */
 };
 
 struct simvm {
@@ -128,8 +133,16 @@ struct sim {
 	char last_membership[256];
 	unsigned int uuid_seq;
 	/* settings of the simulated world (the cluster's own are in the state) */
-	uint64_t start_ms, fence_ms, fence_retry_ms, quorum_loss_ms, lag_ms;
+	uint64_t start_ms, fence_ms, fence_retry_ms, fence_retry_max_ms, quorum_loss_ms, lag_ms;
 	bool agent_reports_lost;
+	/*
+	 * The fencing-levels model: switched on by the first fencing command
+	 * (device, level, ...). The fence log line then carries fence_run's
+	 * detail and failed fences are retried with backoff, like node/cluster.c;
+	 * without it the short line and constant retry of the former abstract
+	 * model stay (fence_run decides in both).
+	 */
+	bool fence_levels;
 	unsigned int ok, failed;
 	const char *script;
 	unsigned int line;
@@ -355,6 +368,36 @@ static void compute_membership(struct sim *s)
 
 /* --- the node agent (node/cluster.c) ------------------------------------------------- */
 
+/* The reservation key of node @id (storage_node_key() of a cluster named "sim"). */
+static uint64_t node_key(uint32_t id)
+{
+	return 0x73696d0000000000ULL | id;
+}
+
+/* A start takes the VM's LUNs over with the node's key (vmrun's lun_acquire, takeover). */
+static void take_luns(struct sim *s, struct simnode *n, int v)
+{
+	const struct vm_def *def = state_vm_find(s->st, s->vms[v].name);
+
+	if (!def || !def->fence_storage)
+		return; /* no persistent reservation at all */
+	for (size_t k = 0; k < def->ndisks; k++)
+		fake_lun_take(def->disks[k].url, node_key(n->id));
+}
+
+/* Whether the process of @v on @n can no longer write: its key is gone from its LUNs. */
+static bool luns_fenced(struct sim *s, struct simnode *n, int v)
+{
+	const struct vm_def *def = state_vm_find(s->st, s->vms[v].name);
+
+	if (!def || !def->fence_storage || !def->ndisks)
+		return false;
+	for (size_t k = 0; k < def->ndisks; k++)
+		if (fake_lun_has_key(def->disks[k].url, node_key(n->id)))
+			return false;
+	return true;
+}
+
 static void report(struct sim *s, struct simnode *n, int v, uint64_t epoch, enum vm_event ev,
 		   const char *reason)
 {
@@ -468,10 +511,10 @@ static void agent_hello(struct sim *s, struct simnode *n)
 	n->hello_sent = true;
 	say(s, "%s: no leftover VM: hello", n->name);
 	send_op(s, n->id,
-		json_pack("{s:s,s:I,s:s,s:I,s:I,s:s,s:s}", "op", "node.hello", "id",
+		json_pack("{s:s,s:I,s:s,s:I,s:I,s:s,s:s,s:I}", "op", "node.hello", "id",
 			  (json_int_t)n->id, "name", n->name, "vcpus", (json_int_t)n->vcpus,
 			  "memory", (json_int_t)n->memory_mb, "domain", n->domain, "clearance",
-			  n->clearance));
+			  n->clearance, "watchdog_s", (json_int_t)n->watchdog_s));
 }
 
 static void check_start(struct sim *s, struct simnode *n, int v)
@@ -530,6 +573,7 @@ static void agent_start(struct sim *s, struct simnode *n)
 		*r = (struct run){ .used = true, .phase = RUN_STARTING, .epoch = st->epoch,
 				   .ready_ms = s->now + s->start_ms };
 		vm->last_host = n->id;
+		take_luns(s, n, (int)v);
 		say(s, "%s: vm %s starting (epoch %" PRIu64 "%s)", n->name, vm->name, st->epoch,
 		    st->takeover ? ", takeover" : "");
 	}
@@ -555,34 +599,143 @@ static void agent_step(struct sim *s, struct simnode *n)
 
 /* --- the leader: fencing and the manager ------------------------------------------------ */
 
+/* Power @n on or off (the script, or a fence device). */
+static void power_set(struct sim *s, struct simnode *n, bool on)
+{
+	n->power = on;
+	n->missed = true;
+	if (on)
+		return;
+	for (size_t v = 0; v < s->nvms; v++)
+		if (n->runs[v].used)
+			say(s, "%s: vm %s killed (power off)", n->name, s->vms[v].name);
+	/* a powered-off node forgets everything it ran and knew (not its script settings) */
+	memset(n->runs, 0, sizeof(n->runs));
+	memset(n->av, 0, sizeof(n->av));
+	n->quorate = n->was_quorate = n->lost_quorum = n->hello_sent = false;
+	n->quorum_lost_ms = 0;
+}
+
+/* fake_fence: a fence device powered @plug off. */
+static void fence_powered_off(void *arg, const char *device, const char *plug)
+{
+	struct sim *s = arg;
+
+	for (size_t i = 0; i < s->nnodes; i++) {
+		struct simnode *n = &s->nodes[i];
+
+		if (strcmp(n->name, plug) || !n->power)
+			continue;
+		say(s, "%s: powered off by fence device %s", n->name, device);
+		power_set(s, n, false);
+	}
+}
+
+/* Copy what fencing @node needs out of the state: node/cluster.c's fence_target_fill(). */
+static int fence_target_fill(struct sim *s, uint32_t node, struct fence_target *t)
+{
+	const struct node_info *n = state_node_find(s->st, node);
+	const fence_conf_t *fc = state_fence_conf(s->st);
+	const struct fence_level *lv[FENCE_TARGET_LEVELS];
+
+	t->node = node;
+	snprintf(t->name, sizeof(t->name), "%s", n ? n->name : "?");
+	t->key = node_key(node);
+	t->mykey = node_key(s->leader);
+	snprintf(t->initiator, sizeof(t->initiator), "iqn.2026-01.test.sim:%s",
+		 id_name(s, s->leader));
+	for (size_t i = 0; i < state_vm_count(s->st); i++) {
+		const struct vm_def *def = state_vm_at(s->st, i);
+
+		if (state_vm_status(s->st, def->name)->node != node)
+			continue;
+		if (!def->fence_storage) {
+			snprintf(t->nopr_vm, sizeof(t->nopr_vm), "%s", def->name);
+			continue;
+		}
+		for (size_t k = 0; k < def->ndisks; k++) {
+			if (t->nluns == FENCE_TARGET_LUNS)
+				return -E2BIG;
+			memcpy(t->urls[t->nluns++], def->disks[k].url, VM_URL_MAX);
+		}
+	}
+	t->nlevels = fence_levels_of(fc, node, lv, FENCE_TARGET_LEVELS);
+	for (size_t l = 0; l < t->nlevels; l++) {
+		t->levels[l] = *lv[l];
+		for (size_t k = 0; k < lv[l]->ndevices; k++) {
+			const struct fence_device *dev = fence_device_find(fc, lv[l]->devices[k]);
+
+			if (dev && t->ndevices < FENCE_TARGET_DEVICES)
+				t->devices[t->ndevices++] = *dev;
+		}
+	}
+	t->watchdog_s = n ? n->watchdog_s : 0;
+	t->left_ms = n ? n->left_ms : 0;
+	t->now_ms = s->now;
+	t->agent_timeout_s = 30;
+	return 0;
+}
+
+static void fence_job_end(struct simnode *t)
+{
+	free(t->ft);
+	t->ft = NULL;
+}
+
+/* The job's time is up: fence_run() on the target copied at its start, as the worker does. */
 static void fence_finish(struct sim *s, struct simnode *t)
 {
-	bool ok = !t->fence_fail;
-	char detail[256];
+	char detail[STATE_REASON_MAX];
+	uint64_t left_ms = t->ft->left_ms;
+	bool ok;
 
+	if (t->fence_fail) {
+		/* the whole job fails, before any level (the abstract model's failure) */
+		t->fence_fail--;
+		ok = false;
+		snprintf(detail, sizeof(detail), "scripted fence failure");
+	} else {
+		ok = fence_run(t->ft, detail, sizeof(detail)) == 0;
+	}
+	fence_job_end(t);
+	/* whatever it runs whose key was preempted can no longer write */
+	for (size_t v = 0; v < s->nvms; v++) {
+		if (!t->power || !t->runs[v].used || t->runs[v].fenced || !luns_fenced(s, t, (int)v))
+			continue;
+		t->runs[v].fenced = true;
+		say(s, "%s: vm %s fenced: its key is preempted, it cannot write", t->name,
+		    s->vms[v].name);
+	}
 	if (ok) {
-		for (size_t v = 0; v < s->nvms; v++) {
-			/* whatever it ran before can no longer write */
+		/* whatever it ran before can no longer write */
+		for (size_t v = 0; v < s->nvms; v++)
 			if (s->vms[v].last_host == t->id)
 				s->vms[v].last_host = 0;
-			if (!t->power || !t->runs[v].used || t->runs[v].fenced)
-				continue;
-			t->runs[v].fenced = true;
-			say(s, "%s: vm %s fenced: its key is preempted, it cannot write", t->name,
-			    s->vms[v].name);
-		}
-		snprintf(detail, sizeof(detail), "%s", t->power ? "storage: key preempted on all LUNs"
-								: "node is powered off");
+		t->fence_backoff_ms = 0;
+	} else if (s->fence_levels) {
+		/* node/cluster.c: the delay doubles after each failure, up to a maximum */
+		t->fence_backoff_ms = !t->fence_backoff_ms ? s->fence_retry_ms
+				      : t->fence_backoff_ms * 2 > s->fence_retry_max_ms
+					      ? s->fence_retry_max_ms
+					      : t->fence_backoff_ms * 2;
+		t->fence_retry_ms = s->now + t->fence_backoff_ms;
 	} else {
-		t->fence_fail--;
-		snprintf(detail, sizeof(detail), "scripted fence failure");
 		t->fence_retry_ms = s->now + s->fence_retry_ms;
 	}
-	say(s, "fence %s: %s (%s)", t->name, ok ? "ok" : "FAILED", detail);
+	if (!s->fence_levels)
+		say(s, "fence %s: %s (%s)", t->name, ok ? "ok" : "FAILED",
+		    ok ? (t->power ? "storage: key preempted on all LUNs" : "node is powered off")
+		       : detail);
+	else if (ok)
+		say(s, "fence %s: ok: %s", t->name, detail);
+	else
+		say(s, "fence %s: FAILED: %s; next try in %" PRIu64 " ms", t->name, detail,
+		    t->fence_backoff_ms);
 	t->fence_reported = true;
 	send_op(s, s->leader,
-		json_pack("{s:s,s:I,s:b,s:s,s:I}", "op", "mgr.fenced", "id", (json_int_t)t->id, "ok",
-			  ok, "detail", detail, "at_ms", (json_int_t)s->now));
+		json_pack("{s:s,s:I,s:b,s:s,s:I,s:I}", "op", "mgr.fenced", "id", (json_int_t)t->id,
+			  "ok", ok, "detail", detail, "at_ms", (json_int_t)s->now, "left_ms",
+			  (json_int_t)left_ms));
 }
 
 static void fence_start(struct sim *s, uint32_t id)
@@ -591,11 +744,44 @@ static void fence_start(struct sim *s, uint32_t id)
 
 	if (!t || t->fencing || s->now < t->fence_retry_ms)
 		return;
+	if (id == s->leader) {
+		/* node/cluster.c: the leader itself, back before anyone fenced it: clean is enough */
+		const struct node_info *self = state_node_find(s->st, id);
+
+		for (size_t v = 0; v < s->nvms; v++)
+			if (t->runs[v].used)
+				return;
+		say(s, "fence %s: this node, clean: confirmed", t->name);
+		t->fencing = true;
+		t->fence_reported = true;
+		send_op(s, id,
+			json_pack("{s:s,s:I,s:b,s:s,s:I,s:I}", "op", "mgr.fenced", "id",
+				  (json_int_t)id, "ok", 1, "detail",
+				  "self: the leader is this node, back and clean (no VM runs here)",
+				  "at_ms", (json_int_t)s->now, "left_ms",
+				  (json_int_t)(self ? self->left_ms : 0)));
+		return;
+	}
+	t->ft = calloc(1, sizeof(*t->ft));
+	if (!t->ft) {
+		fprintf(stderr, "hvsim: out of memory\n");
+		exit(2);
+	}
+	if (fence_target_fill(s, id, t->ft)) {
+		say(s, "fence %s: too many LUNs or levels to fence in one job", t->name);
+		fence_job_end(t);
+		return;
+	}
 	t->fencing = true;
 	t->fence_reported = false;
 	t->fence_by = s->leader;
 	t->fence_done_ms = s->now + s->fence_ms;
-	say(s, "fence %s: started by %s", t->name, id_name(s, s->leader));
+	if (!s->fence_levels)
+		say(s, "fence %s: started by %s", t->name, id_name(s, s->leader));
+	else
+		say(s, "fence %s: started by %s: %zu levels, %zu LUNs%s%s", t->name,
+		    id_name(s, s->leader), t->ft->nlevels ? t->ft->nlevels : 1, t->ft->nluns,
+		    t->ft->nopr_vm[0] ? ", vm without storage fencing: " : "", t->ft->nopr_vm);
 }
 
 static void mgr_log(void *arg, const char *line)
@@ -622,6 +808,7 @@ static void leader_step(struct sim *s)
 			say(s, "fence %s: abandoned (%s no longer leads)", t->name,
 			    id_name(s, t->fence_by));
 			t->fencing = false;
+			fence_job_end(t);
 		} else if (s->now >= t->fence_done_ms) {
 			fence_finish(s, t);
 		}
@@ -732,8 +919,8 @@ static void cmd_vm(struct sim *s, char **tok, int ntok)
 	json_t *def;
 	struct simvm *vm;
 
-	if (ntok < 2 || ntok % 2)
-		script_error(s, "vm NAME [KEY VALUE]...");
+	if (ntok < 2)
+		script_error(s, "vm NAME [KEY VALUE]... [nofence]");
 	if (vm_index(s, tok[1]) >= 0 || s->nvms == SIM_MAX_VMS)
 		script_error(s, "vm %s: declared twice, or too many VMs", tok[1]);
 	vm = &s->vms[s->nvms++];
@@ -743,8 +930,17 @@ static void cmd_vm(struct sim *s, char **tok, int ntok)
 	def = json_pack("{s:s,s:s,s:i,s:i,s:[s]}", "name", tok[1], "uuid", uuid, "vcpus", 1,
 			"memory", 512, "disks", url);
 	for (int i = 2; def && i < ntok; i += 2) {
-		const char *k = tok[i], *v = tok[i + 1];
+		const char *k = tok[i], *v = i + 1 < ntok ? tok[i + 1] : NULL;
 
+		if (!strcmp(k, "nofence")) {
+			/* hvctl vm create --no-fence-storage: no persistent reservation */
+			json_object_set_new(def, "fence_storage", json_false());
+			s->fence_levels = true;
+			i--;
+			continue;
+		}
+		if (!v)
+			script_error(s, "vm: '%s' without a value", k);
 		if (!strcmp(k, "vcpus") || !strcmp(k, "memory"))
 			json_object_set_new(def, k, json_integer((json_int_t)num_arg(s, v)));
 		else if (!strcmp(k, "priority") || !strcmp(k, "app") || !strcmp(k, "tier"))
@@ -849,6 +1045,8 @@ static void cmd_set(struct sim *s, char **tok, int ntok)
 		s->fence_ms = v;
 	else if (!strcmp(tok[1], "fence-retry-ms"))
 		s->fence_retry_ms = v;
+	else if (!strcmp(tok[1], "fence-retry-max-ms"))
+		s->fence_retry_max_ms = v;
 	else if (!strcmp(tok[1], "quorum-loss-ms"))
 		s->quorum_loss_ms = v;
 	else if (!strcmp(tok[1], "lag-ms") && v % STEP_MS)
@@ -867,18 +1065,7 @@ static void cmd_power(struct sim *s, struct simnode *n, bool on)
 {
 	if (n->power == on)
 		script_error(s, "%s is already powered %s", n->name, on ? "on" : "off");
-	n->power = on;
-	n->missed = true;
-	if (on)
-		return;
-	for (size_t v = 0; v < s->nvms; v++)
-		if (n->runs[v].used)
-			say(s, "%s: vm %s killed (power off)", n->name, s->vms[v].name);
-	/* a powered-off node forgets everything it ran and knew (not its script settings) */
-	memset(n->runs, 0, sizeof(n->runs));
-	memset(n->av, 0, sizeof(n->av));
-	n->quorate = n->was_quorate = n->lost_quorum = n->hello_sent = false;
-	n->quorum_lost_ms = 0;
+	power_set(s, n, on);
 }
 
 /* QEMU of @v exits on its node: it died (@ev failed) or its guest powered off. */
@@ -917,6 +1104,42 @@ static unsigned int opt_count(struct sim *s, char **tok, int ntok)
 	if (ntok == 4 && !strcmp(tok[2], "count"))
 		return (unsigned int)num_arg(s, tok[3]);
 	script_error(s, "%s NAME [count N]", tok[0]);
+}
+
+/* --- script: fencing levels ------------------------------------------------------------ */
+
+/* device, level, device-fail, storage-fail, watchdog, confirm, manual-fence */
+static void cmd_fencing(struct sim *s, char **tok, int ntok)
+{
+	const char *c = tok[0];
+
+	s->fence_levels = true;
+	if (!strcmp(c, "device")) {
+		client_op(s, NULL,
+			  json_pack("{s:s,s:{s:s,s:s}}", "op", "fence.device.add", "device", "name",
+				    tok[1], "agent", "/usr/sbin/fence_fake"));
+	} else if (!strcmp(c, "level")) {
+		if (ntok != 4)
+			script_error(s, "level NODE INDEX DEV[,DEV]");
+		client_op(s, NULL,
+			  json_pack("{s:s,s:{s:I,s:I,s:o}}", "op", "fence.level.add", "level", "node",
+				    (json_int_t)node_arg(s, tok[1])->id, "index",
+				    (json_int_t)num_arg(s, tok[2]), "devices", name_list(tok[3])));
+	} else if (!strcmp(c, "device-fail")) {
+		fake_fence_device_fail(tok[1], opt_count(s, tok, ntok));
+	} else if (!strcmp(c, "storage-fail")) {
+		fake_fence_storage_fail(node_key(node_arg(s, tok[1])->id), opt_count(s, tok, ntok));
+	} else if (!strcmp(c, "watchdog")) {
+		if (ntok != 3)
+			script_error(s, "watchdog NODE SECONDS");
+		node_arg(s, tok[1])->watchdog_s = (unsigned int)num_arg(s, tok[2]);
+	} else if (!strcmp(c, "confirm") || !strcmp(c, "manual-fence")) {
+		client_op(s, NULL,
+			  json_pack("{s:s,s:I,s:s,s:I}", "op",
+				    !strcmp(c, "confirm") ? "node.confirm" : "node.fence", "id",
+				    (json_int_t)node_arg(s, tok[1])->id, "by", "admin", "at_ms",
+				    (json_int_t)s->now));
+	}
 }
 
 /* --- script: expectations --------------------------------------------------------------- */
@@ -1058,6 +1281,7 @@ static bool is_command(const char *c)
 	static const char *const names[] = {
 		"nodes", "node", "set", "vm", "rule", "show", "start", "stop", "delete", "power-off",
 		"power-on", "partition", "heal", "crash", "guest-poweroff", "fail-start", "fence-fail",
+		"device", "level", "device-fail", "storage-fail", "watchdog", "confirm", "manual-fence",
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -1069,7 +1293,8 @@ static bool is_command(const char *c)
 static bool takes_one_name(const char *c)
 {
 	return !strcmp(c, "power-off") || !strcmp(c, "power-on") || !strcmp(c, "partition") ||
-	       !strcmp(c, "heal") || !strcmp(c, "crash") || !strcmp(c, "guest-poweroff");
+	       !strcmp(c, "heal") || !strcmp(c, "crash") || !strcmp(c, "guest-poweroff") ||
+	       !strcmp(c, "device") || !strcmp(c, "confirm") || !strcmp(c, "manual-fence");
 }
 
 static void command(struct sim *s, char **tok, int ntok)
@@ -1135,6 +1360,8 @@ static void command(struct sim *s, char **tok, int ntok)
 		s->vms[vm_arg(s, tok[1])].fail_starts = opt_count(s, tok, ntok);
 	else if (!strcmp(c, "fence-fail"))
 		node_arg(s, tok[1])->fence_fail = opt_count(s, tok, ntok);
+	else
+		cmd_fencing(s, tok, ntok);
 }
 
 static int tokenize(char *line, char **tok)
@@ -1195,12 +1422,17 @@ int main(int argc, char **argv)
 	s->start_ms = 500;
 	s->fence_ms = 200;
 	s->fence_retry_ms = 2000;
+	s->fence_retry_max_ms = 30000;
+	fake_fence_init(fence_powered_off, s);
 	s->quorum_loss_ms = 0;
 	rc = run_script(s, f);
 	fclose(f);
 	for (size_t i = 0; i < s->nqueue; i++)
 		json_decref(s->queue[i].op);
 	free(s->queue);
+	for (size_t i = 0; i < s->nnodes; i++)
+		free(s->nodes[i].ft);
+	fake_fence_free();
 	state_destroy(s->st);
 	free(s);
 	return rc;

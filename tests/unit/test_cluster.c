@@ -531,6 +531,44 @@ static void test_repl_garbage(void **unused)
 	replica_free(r2);
 }
 
+/* A member in the group that never sends its state must not hold the cluster up forever. */
+static void test_repl_silent_member_round_closes(void **unused)
+{
+	struct bus b = { 0 };
+	struct replica *r1 = replica_new(&b, 1), *r2 = replica_new(&b, 2);
+	struct replica *two[] = { r1, r2 };
+	uint32_t ids[] = { 1, 2, 3 }; /* node 3: a process that never syncs */
+
+	for (size_t k = 0; k < 2; k++)
+		repl_confchg(two[k]->repl, ids, NULL, 3);
+	bus_pump(&b, two, 2);
+	assert_false(repl_is_synced(r1->repl));
+	repl_tick(r2->repl, 1000);
+	repl_tick(r2->repl, 1000 + REPL_ROUND_TIMEOUT_MS);
+	assert_int_equal(b.n, 0); /* node 2 is not the lowest that synced: it does not close */
+	repl_tick(r1->repl, 1000);
+	repl_tick(r1->repl, 1000 + REPL_ROUND_TIMEOUT_MS - 1);
+	assert_int_equal(b.n, 0);
+	repl_tick(r1->repl, 1000 + REPL_ROUND_TIMEOUT_MS);
+	assert_int_equal(b.n, 1);
+	bus_pump(&b, two, 2);
+	assert_true(repl_is_synced(r1->repl));
+	assert_true(repl_is_synced(r2->repl));
+	/* node 3 speaks for nothing: its op is ignored */
+	{
+		json_t *j = parse(VM_OP("z", "00000000-0000-4000-8000-000000000005", "5"));
+		size_t len;
+		void *msg = repl_encode(REPL_MSG_OP, j, &len);
+
+		repl_deliver(r1->repl, 3, 103, msg, len);
+		free(msg);
+		json_decref(j);
+	}
+	assert_null(state_vm_find(r1->state, "z"));
+	replica_free(r1);
+	replica_free(r2);
+}
+
 static void test_rule_contradictions(void **unused)
 {
 	struct bus b = { 0 };
@@ -560,6 +598,52 @@ static void test_rule_contradictions(void **unused)
 	replica_free(r1);
 }
 
+/*
+ * Found by tests/fuzz/fuzz_repl: a vm.create whose NIC had no MAC was applied, and the
+ * state was then written with "mac":"", which the state file loader refuses: no node
+ * could have read its state back. A VM in the state has its identity, or is refused.
+ */
+static void test_vm_without_identity_refused(void **unused)
+{
+	static const char *const op_text =
+		"{\"op\":\"vm.create\",\"def\":{\"name\":\"d\","
+		"\"uuid\":\"00000000-0000-4000-8000-000000000004\",\"vcpus\":1,\"memory\":64,"
+		"\"disks\":[\"iscsi://h/i/4\"],\"nics\":[{\"bridge\":\"br0\"}]}}";
+	cluster_state_t *s = state_create(), *t = state_create();
+	struct op_ctx ctx = { .sender = 1, .leader = 1 };
+	char err[256];
+	json_t *op = parse(op_text), *j;
+
+	assert_int_equal(state_apply(s, op, &ctx, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "vm d: nics[0]: mac missing");
+	assert_int_equal(state_vm_count(s), 0);
+	assert_int_equal(state_version(s), 0);
+	json_decref(op);
+
+	/* nor does a state file bring one in */
+	j = parse("{\"format\":2,\"version\":1,\"vms\":[{\"name\":\"d\","
+		  "\"uuid\":\"00000000-0000-4000-8000-000000000004\",\"vcpus\":1,"
+		  "\"memory\":64,\"disks\":[\"iscsi://h/i/4\"],"
+		  "\"nics\":[{\"bridge\":\"br0\"}]}]}");
+	assert_int_equal(state_from_json(t, j, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "state: vms[0]: vm d: nics[0]: mac missing");
+	json_decref(j);
+
+	/* with its MAC, it is applied and the state reads back */
+	op = parse("{\"op\":\"vm.create\",\"def\":{\"name\":\"d\","
+		   "\"uuid\":\"00000000-0000-4000-8000-000000000004\",\"vcpus\":1,"
+		   "\"memory\":64,\"disks\":[\"iscsi://h/i/4\"],"
+		   "\"nics\":[{\"bridge\":\"br0\",\"mac\":\"52:54:00:00:00:04\"}]}}");
+	assert_int_equal(state_apply(s, op, &ctx, err, sizeof(err)), 0);
+	json_decref(op);
+	j = state_to_json(s);
+	assert_int_equal(state_from_json(t, j, err, sizeof(err)), 0);
+	assert_int_equal(state_vm_count(t), 1);
+	json_decref(j);
+	state_destroy(s);
+	state_destroy(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -578,7 +662,9 @@ int main(void)
 		cmocka_unit_test(test_repl_joiner_adopts_quorate_side),
 		cmocka_unit_test(test_repl_cold_start_highest_version),
 		cmocka_unit_test(test_repl_garbage),
+		cmocka_unit_test(test_repl_silent_member_round_closes),
 		cmocka_unit_test(test_rule_contradictions),
+		cmocka_unit_test(test_vm_without_identity_refused),
 	};
 
 	return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
