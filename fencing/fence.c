@@ -61,6 +61,46 @@ int fence_storage(const struct fence_target *t, char *err, size_t errlen)
 	return 0;
 }
 
+int fence_target_from_state(struct fence_target *t, const cluster_state_t *s, uint32_t node,
+			    bool still_member, uint64_t now_ms)
+{
+	const struct node_info *n = state_node_find(s, node);
+	const fence_conf_t *fc = state_fence_conf(s);
+	const struct fence_level *lv[FENCE_TARGET_LEVELS];
+
+	t->node = node;
+	snprintf(t->name, sizeof(t->name), "%s", n ? n->name : "?");
+	for (size_t i = 0; i < state_vm_count(s); i++) {
+		const struct vm_def *def = state_vm_at(s, i);
+
+		if (state_vm_status(s, def->name)->node != node)
+			continue;
+		if (!def->fence_storage) {
+			snprintf(t->nopr_vm, sizeof(t->nopr_vm), "%s", def->name);
+			continue;
+		}
+		for (size_t k = 0; k < def->ndisks; k++) {
+			if (t->nluns == FENCE_TARGET_LUNS)
+				return -E2BIG;
+			memcpy(t->urls[t->nluns++], def->disks[k].url, VM_URL_MAX);
+		}
+	}
+	t->nlevels = fence_levels_of(fc, node, lv, FENCE_TARGET_LEVELS);
+	for (size_t l = 0; l < t->nlevels; l++) {
+		t->levels[l] = *lv[l];
+		for (size_t k = 0; k < lv[l]->ndevices; k++) {
+			const struct fence_device *dev = fence_device_find(fc, lv[l]->devices[k]);
+
+			if (dev && t->ndevices < FENCE_TARGET_DEVICES)
+				t->devices[t->ndevices++] = *dev;
+		}
+	}
+	t->watchdog_s = n && !still_member ? n->watchdog_s : 0;
+	t->left_ms = n ? n->left_ms : 0;
+	t->now_ms = now_ms;
+	return 0;
+}
+
 static const struct fence_device *device_of(const struct fence_target *t, const char *name)
 {
 	for (size_t i = 0; i < t->ndevices; i++)

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "../cluster/fenceconf.h"
+#include "../cluster/state.h"
 #include "../cluster/vm.h"
 
 #define FENCE_TARGET_LEVELS 16
@@ -45,6 +46,17 @@ struct fence_target {
 	uint64_t left_ms, now_ms;
 	unsigned int agent_timeout_s;
 };
+
+/*
+ * Fill @t for fencing @node from the state: the LUNs of the VMs assigned to it
+ * (and a VM of it without storage fencing), its levels with copies of the
+ * devices they name, when it left, and its watchdog timeout unless it is
+ * @still_member (a member pets its watchdog: the deadline proves nothing).
+ * The keys, the initiator and the agent timeout are the caller's to set.
+ * 0, or -E2BIG when it has more LUNs than a target holds.
+ */
+int fence_target_from_state(struct fence_target *t, const cluster_state_t *s, uint32_t node,
+			    bool still_member, uint64_t now_ms);
 
 /*
  * Fence @t. 0 when the node is fenced, -errno when not; @detail gets one line

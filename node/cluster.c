@@ -604,47 +604,12 @@ static bool membership_has(struct hvnoded *d, uint32_t node)
 /* Copy what fencing @node needs out of the state (the worker must not read it). */
 static int fence_target_fill(struct hvnoded *d, uint32_t node, struct fence_target *t)
 {
-	const struct node_info *n = state_node_find(d->state, node);
-	const fence_conf_t *fc = state_fence_conf(d->state);
-	const struct fence_level *lv[FENCE_TARGET_LEVELS];
-
-	t->node = node;
-	snprintf(t->name, sizeof(t->name), "%s", n ? n->name : "?");
 	t->key = storage_node_key(d->cfg.cluster_name, node);
 	t->mykey = storage_node_key(d->cfg.cluster_name, my_id(d));
 	storage_initiator_name(t->initiator, sizeof(t->initiator), d->cfg.cluster_name,
 			       d->cfg.node_name);
-	for (size_t i = 0; i < state_vm_count(d->state); i++) {
-		const struct vm_def *def = state_vm_at(d->state, i);
-
-		if (state_vm_status(d->state, def->name)->node != node)
-			continue;
-		if (!def->fence_storage) {
-			snprintf(t->nopr_vm, sizeof(t->nopr_vm), "%s", def->name);
-			continue;
-		}
-		for (size_t k = 0; k < def->ndisks; k++) {
-			if (t->nluns == FENCE_TARGET_LUNS)
-				return -E2BIG;
-			memcpy(t->urls[t->nluns++], def->disks[k].url, VM_URL_MAX);
-		}
-	}
-	t->nlevels = fence_levels_of(fc, node, lv, FENCE_TARGET_LEVELS);
-	for (size_t l = 0; l < t->nlevels; l++) {
-		t->levels[l] = *lv[l];
-		for (size_t k = 0; k < lv[l]->ndevices; k++) {
-			const struct fence_device *dev = fence_device_find(fc, lv[l]->devices[k]);
-
-			if (dev && t->ndevices < FENCE_TARGET_DEVICES)
-				t->devices[t->ndevices++] = *dev;
-		}
-	}
-	/* a node still in the membership pets its watchdog: its deadline proves nothing */
-	t->watchdog_s = n && !membership_has(d, node) ? n->watchdog_s : 0;
-	t->left_ms = n ? n->left_ms : 0;
-	t->now_ms = now_ms();
 	t->agent_timeout_s = FENCE_AGENT_TIMEOUT_S;
-	return 0;
+	return fence_target_from_state(t, d->state, node, membership_has(d, node), now_ms());
 }
 
 static int fence_slot(struct agent *a, uint32_t node)

@@ -631,49 +631,15 @@ static void fence_powered_off(void *arg, const char *device, const char *plug)
 	}
 }
 
-/* Copy what fencing @node needs out of the state: node/cluster.c's fence_target_fill(). */
+/* What fencing @node needs, as node/cluster.c's fence_target_fill() copies it. */
 static int fence_target_fill(struct sim *s, uint32_t node, struct fence_target *t)
 {
-	const struct node_info *n = state_node_find(s->st, node);
-	const fence_conf_t *fc = state_fence_conf(s->st);
-	const struct fence_level *lv[FENCE_TARGET_LEVELS];
-
-	t->node = node;
-	snprintf(t->name, sizeof(t->name), "%s", n ? n->name : "?");
 	t->key = node_key(node);
 	t->mykey = node_key(s->leader);
 	snprintf(t->initiator, sizeof(t->initiator), "iqn.2026-01.test.sim:%s",
 		 id_name(s, s->leader));
-	for (size_t i = 0; i < state_vm_count(s->st); i++) {
-		const struct vm_def *def = state_vm_at(s->st, i);
-
-		if (state_vm_status(s->st, def->name)->node != node)
-			continue;
-		if (!def->fence_storage) {
-			snprintf(t->nopr_vm, sizeof(t->nopr_vm), "%s", def->name);
-			continue;
-		}
-		for (size_t k = 0; k < def->ndisks; k++) {
-			if (t->nluns == FENCE_TARGET_LUNS)
-				return -E2BIG;
-			memcpy(t->urls[t->nluns++], def->disks[k].url, VM_URL_MAX);
-		}
-	}
-	t->nlevels = fence_levels_of(fc, node, lv, FENCE_TARGET_LEVELS);
-	for (size_t l = 0; l < t->nlevels; l++) {
-		t->levels[l] = *lv[l];
-		for (size_t k = 0; k < lv[l]->ndevices; k++) {
-			const struct fence_device *dev = fence_device_find(fc, lv[l]->devices[k]);
-
-			if (dev && t->ndevices < FENCE_TARGET_DEVICES)
-				t->devices[t->ndevices++] = *dev;
-		}
-	}
-	t->watchdog_s = n ? n->watchdog_s : 0;
-	t->left_ms = n ? n->left_ms : 0;
-	t->now_ms = s->now;
 	t->agent_timeout_s = 30;
-	return 0;
+	return fence_target_from_state(t, s->st, node, is_member(s, node), s->now);
 }
 
 static void fence_job_end(struct simnode *t)
