@@ -231,6 +231,12 @@ check: deps
 	@$(MAKE) --no-print-directory all unit tests/sim/hvsim $(BENCHES) $(FUZZERS)
 	@FUZZERS="$(FUZZERS)" tests/run $(UNIT_TESTS)
 
+# The main job, on a fresh machine: deps, build, the lab demo, teardown.
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@tests/lab/demo
+.PHONY: demo
+
 sim: tests/sim/hvsim
 	@tests/sim/run.sh
 .PHONY: sim

@@ -23,6 +23,48 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, 
 	return -EINVAL;
 }
 
+/* iscsi://HOST[:PORT]/TARGET/LUN: host [A-Za-z0-9.-] or [v6], port digits, a target
+ * of iqn./eui./naa. with no '/', a decimal LUN <= 16383. */
+static bool url_shape_ok(const char *url)
+{
+	const char *p = url + 8, *slash, *t;
+	unsigned long n;
+	char *end;
+
+	if (strncmp(url, "iscsi://", 8))
+		return false;
+	if (*p == '[') {
+		p += strspn(p + 1, "0123456789abcdefABCDEF:.") + 1;
+		if (*p++ != ']')
+			return false;
+	} else {
+		size_t h = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-");
+
+		if (!h || strstr(p, "..") == p)
+			return false;
+		p += h;
+	}
+	if (*p == ':') {
+		n = strtoul(p + 1, &end, 10);
+		if (end == p + 1 || n < 1 || n > 65535)
+			return false;
+		p = end;
+	}
+	if (*p++ != '/')
+		return false;
+	t = p;
+	slash = strchr(t, '/');
+	if (!slash || (strncmp(t, "iqn.", 4) && strncmp(t, "eui.", 4) && strncmp(t, "naa.", 4)))
+		return false;
+	for (const char *c = t; c < slash; c++)
+		if ((unsigned char)*c <= ' ' || *c == '\\')
+			return false;
+	if (!slash[1] || strspn(slash + 1, "0123456789") != strlen(slash + 1) ||
+	    strlen(slash + 1) > 5)
+		return false;
+	return strtoul(slash + 1, NULL, 10) <= 16383;
+}
+
 void vm_lun_identity(const char *url, char *out, size_t len)
 {
 	const char *host = url + (strncmp(url, "iscsi://", 8) ? 0 : 8);
@@ -339,8 +381,12 @@ static int disk_from_json(json_t *v, size_t i, struct vm_disk *disk, char *err, 
 	if (!url || copy_text(what, url, disk->url, sizeof(disk->url), err, errlen))
 		return fail(err, errlen, "%s: needs a URL of at most %d characters", what,
 			    VM_URL_MAX - 1);
-	/* the full check of an iSCSI URL is storage/'s; this only keeps other schemes out */
-	if (strncmp(disk->url, "iscsi://", 8) != 0 || strchr(disk->url, ' '))
+	/*
+	 * The full check (names, addresses, LUN range) is storage/'s, on the node that
+	 * takes the request; the state holds only the shape, so that an op from
+	 * elsewhere cannot smuggle in a path or a second spelling of a LUN.
+	 */
+	if (!url_shape_ok(disk->url))
 		return fail(err, errlen,
 			    "%s: '%s' is not an iSCSI URL (expected iscsi://HOST[:PORT]/IQN/LUN)",
 			    what, disk->url);

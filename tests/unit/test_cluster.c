@@ -147,28 +147,52 @@ static void test_vm_def_round_trip(void **state)
 /* Each bad definition is refused with a message naming the field. */
 static void test_vm_def_bad(void **state)
 {
+	/* the shape of a disk URL is checked in the state too: an op may come from elsewhere */
+	static const char *const bad_urls[] = {
+		"iscsi://10.0.0.3/../:3260/iqn.2026-11.org.example:t/4",
+		"iscsi://10.0.0.3/iqn.2026-11.org.example:t/../4",
+		"iscsi://10.0.0.3:0/iqn.2026-11.org.example:t/1",
+		"iscsi://10.0.0.3/target/1",
+		"iscsi://10.0.0.3/iqn.2026-11.org.example:t/16384",
+		"iscsi:///iqn.2026-11.org.example:t/1",
+	};
+
+	for (size_t u = 0; u < sizeof(bad_urls) / sizeof(bad_urls[0]); u++) {
+		char text[512], uerr[400];
+		struct vm_def ud;
+		json_t *uj;
+
+		snprintf(text, sizeof(text),
+			 "{\"name\":\"u\",\"vcpus\":1,\"memory\":64,\"disks\":[\"%s\"]}",
+			 bad_urls[u]);
+		uj = parse(text);
+		assert_int_equal(vm_def_from_json(uj, &ud, uerr, sizeof(uerr)), -EINVAL);
+		assert_non_null(strstr(uerr, "is not an iSCSI URL"));
+		json_decref(uj);
+	}
+
 	static const struct {
 		const char *json;
 		const char *msg;
 	} cases[] = {
 		{ "[]", "a VM definition must be a JSON object" },
 		{ "{\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/iqn.2026-01.x:y/1\"]}", "name: missing" },
-		{ "{\"name\":\"a b\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/i/1\"]}", "name: 'a b' is not valid" },
+		{ "{\"name\":\"a b\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/iqn.2026-11.org.example:i/1\"]}", "name: 'a b' is not valid" },
 		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64}", "disks: missing" },
 		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[]}", "disks: a VM needs at least one disk" },
 		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[\"file:///x.img\"]}", "disks[0]: 'file:///x.img' is not an iSCSI URL" },
-		{ "{\"name\":\"a\",\"vcpus\":0,\"memory\":64,\"disks\":[\"iscsi://h/i/1\"]}", "vcpus: 0 is out of range" },
-		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":\"99999T\",\"disks\":[\"iscsi://h/i/1\"]}", "memory: 104856551424 MiB is out of range" },
-		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":\"12Q\",\"disks\":[\"iscsi://h/i/1\"]}", "memory: '12Q' is not a size: unknown unit" },
-		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/i/1\"],\"color\":1}", "unknown field 'color'" },
-		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/i/1\"],\"priority\":\"urgent\"}", "priority: 'urgent' is not one of low, medium, high" },
-		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/i/1\",\"iscsi://h/i/1\"]}", "disks: iscsi://h/i/1 given twice" },
-		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/i/1\"],\"nics\":[{\"bridge\":\"br0\",\"mac\":\"01:00:00:00:00:01\"}]}", "nics[0]: mac must be a unicast" },
-		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/i/1\"],\"kernel\":\"vmlinuz\"}", "kernel: 'vmlinuz' is not an absolute path" },
-		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/i/1\"],\"initrd\":\"/i\"}", "initrd: needs a kernel" },
-		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/i/1\"],\"possible\":[\"n1\"],\"preferred\":[\"n3\"]}", "preferred: node n3 is not among the possible nodes" },
-		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/i/1\"],\"owner\":\"x\\ny\"}", "owner: contains control characters" },
-		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/i/1\"],\"uuid\":\"NOT-A-UUID\"}", "uuid: 'NOT-A-UUID' is not a lowercase uuid" },
+		{ "{\"name\":\"a\",\"vcpus\":0,\"memory\":64,\"disks\":[\"iscsi://h/iqn.2026-11.org.example:i/1\"]}", "vcpus: 0 is out of range" },
+		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":\"99999T\",\"disks\":[\"iscsi://h/iqn.2026-11.org.example:i/1\"]}", "memory: 104856551424 MiB is out of range" },
+		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":\"12Q\",\"disks\":[\"iscsi://h/iqn.2026-11.org.example:i/1\"]}", "memory: '12Q' is not a size: unknown unit" },
+		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/iqn.2026-11.org.example:i/1\"],\"color\":1}", "unknown field 'color'" },
+		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/iqn.2026-11.org.example:i/1\"],\"priority\":\"urgent\"}", "priority: 'urgent' is not one of low, medium, high" },
+		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/iqn.2026-11.org.example:i/1\",\"iscsi://h/iqn.2026-11.org.example:i/1\"]}", "disks: iscsi://h/iqn.2026-11.org.example:i/1 given twice" },
+		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/iqn.2026-11.org.example:i/1\"],\"nics\":[{\"bridge\":\"br0\",\"mac\":\"01:00:00:00:00:01\"}]}", "nics[0]: mac must be a unicast" },
+		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/iqn.2026-11.org.example:i/1\"],\"kernel\":\"vmlinuz\"}", "kernel: 'vmlinuz' is not an absolute path" },
+		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/iqn.2026-11.org.example:i/1\"],\"initrd\":\"/i\"}", "initrd: needs a kernel" },
+		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/iqn.2026-11.org.example:i/1\"],\"possible\":[\"n1\"],\"preferred\":[\"n3\"]}", "preferred: node n3 is not among the possible nodes" },
+		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/iqn.2026-11.org.example:i/1\"],\"owner\":\"x\\ny\"}", "owner: contains control characters" },
+		{ "{\"name\":\"a\",\"vcpus\":1,\"memory\":64,\"disks\":[\"iscsi://h/iqn.2026-11.org.example:i/1\"],\"uuid\":\"NOT-A-UUID\"}", "uuid: 'NOT-A-UUID' is not a lowercase uuid" },
 	};
 	struct vm_def d;
 	char err[256];
@@ -214,7 +238,7 @@ static void add_vm(cluster_state_t *s, const char *name, const char *uuid, int w
 
 	snprintf(text, sizeof(text),
 		 "{\"name\":\"%s\",\"uuid\":\"%s\",\"vcpus\":1,\"memory\":64,"
-		 "\"disks\":[\"iscsi://h/i/1\"]}",
+		 "\"disks\":[\"iscsi://h/iqn.2026-11.org.example:i/1\"]}",
 		 name, uuid);
 	j = parse(text);
 	assert_int_equal(vm_def_from_json(j, &d, err, sizeof(err)), 0);
@@ -608,7 +632,7 @@ static void test_vm_without_identity_refused(void **unused)
 	static const char *const op_text =
 		"{\"op\":\"vm.create\",\"def\":{\"name\":\"d\","
 		"\"uuid\":\"00000000-0000-4000-8000-000000000004\",\"vcpus\":1,\"memory\":64,"
-		"\"disks\":[\"iscsi://h/i/4\"],\"nics\":[{\"bridge\":\"br0\"}]}}";
+		"\"disks\":[\"iscsi://h/iqn.2026-11.org.example:i/4\"],\"nics\":[{\"bridge\":\"br0\"}]}}";
 	cluster_state_t *s = state_create(), *t = state_create();
 	struct op_ctx ctx = { .sender = 1, .leader = 1 };
 	char err[256];
@@ -623,7 +647,7 @@ static void test_vm_without_identity_refused(void **unused)
 	/* nor does a state file bring one in */
 	j = parse("{\"format\":2,\"version\":1,\"vms\":[{\"name\":\"d\","
 		  "\"uuid\":\"00000000-0000-4000-8000-000000000004\",\"vcpus\":1,"
-		  "\"memory\":64,\"disks\":[\"iscsi://h/i/4\"],"
+		  "\"memory\":64,\"disks\":[\"iscsi://h/iqn.2026-11.org.example:i/4\"],"
 		  "\"nics\":[{\"bridge\":\"br0\"}]}]}");
 	assert_int_equal(state_from_json(t, j, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "state: vms[0]: vm d: nics[0]: mac missing");
@@ -632,7 +656,7 @@ static void test_vm_without_identity_refused(void **unused)
 	/* with its MAC, it is applied and the state reads back */
 	op = parse("{\"op\":\"vm.create\",\"def\":{\"name\":\"d\","
 		   "\"uuid\":\"00000000-0000-4000-8000-000000000004\",\"vcpus\":1,"
-		   "\"memory\":64,\"disks\":[\"iscsi://h/i/4\"],"
+		   "\"memory\":64,\"disks\":[\"iscsi://h/iqn.2026-11.org.example:i/4\"],"
 		   "\"nics\":[{\"bridge\":\"br0\",\"mac\":\"52:54:00:00:00:04\"}]}}");
 	assert_int_equal(state_apply(s, op, &ctx, err, sizeof(err)), 0);
 	json_decref(op);
