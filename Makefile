@@ -83,6 +83,7 @@ DEBS		+= busybox-static
 DEBS		+= e2fsprogs
 DEBS		+= fence-agents
 DEBS		+= clang
+DEBS		+= libclang-rt-dev
 
 # --- objects -----------------------------------------------------------------
 
