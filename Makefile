@@ -132,7 +132,7 @@ HVCTL_OBJS	+= node/hvctl.o
 HVCTL_OBJS	+= node/hvctl_vm.o
 HVCTL_OBJS	+= node/hvctl_rule.o
 HVCTL_OBJS	+= node/hvctl_fence.o
-HVCTL_OBJS	+= node/hvctl_table.o
+HVCTL_OBJS	+= node/hvctl_util.o
 HVCTL_OBJS	+= node/hvctl_acl.o
 
 PROGS		= hvnoded hvctl

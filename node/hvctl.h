@@ -61,4 +61,11 @@ void ctl_table_row(struct ctl_table *t, ...);
 /* Print with @indent before each row, then free the rows. */
 void ctl_table_print(struct ctl_table *t, const char *indent);
 
+/* @o[@key] as a string for a table: "-" when missing or empty. */
+const char *ctl_str(json_t *o, const char *key);
+/* ["a","b"] -> "a,b" into @buf (cut at @len). */
+const char *ctl_join(json_t *a, char *buf, size_t len);
+/* The daemon may run elsewhere (another cwd): @p made absolute when it exists. */
+json_t *ctl_abs_path(const char *p);
+
 #endif

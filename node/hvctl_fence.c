@@ -74,35 +74,9 @@ const char hvctl_node_help[] =
 	"clearance, maintenance, ready, watchdog_s, vms, member, local, ...}; fence\n"
 	"and confirm-fenced print {op, applied}.\n";
 
-static const char *str(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s && *s ? s : "-";
-}
-
 static long long num(json_t *o, const char *key)
 {
 	return (long long)json_integer_value(json_object_get(o, key));
-}
-
-/* ["a","b"] -> "a,b" into @buf. */
-static const char *join(json_t *a, char *buf, size_t len)
-{
-	size_t off = 0;
-	json_t *v;
-	size_t i;
-
-	buf[0] = '\0';
-	json_array_foreach(a, i, v)
-	{
-		int n = snprintf(buf + off, len - off, "%s%s", i ? "," : "", json_string_value(v));
-
-		if (n < 0 || (size_t)n >= len - off)
-			break;
-		off += (size_t)n;
-	}
-	return buf;
 }
 
 static int fence_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -238,23 +212,13 @@ static void warn_secret_files(json_t *secrets)
 	}
 }
 
-/* The daemon checks the agent where it runs: hand it an absolute path. */
-static json_t *agent_path(const char *p)
-{
-	char buf[PATH_MAX];
-
-	if (p[0] == '/' || !realpath(p, buf))
-		return json_string(p);
-	return json_string(buf);
-}
-
 static int device_add_send(struct ctl *ctl, const char *name, const char *agent, json_t *params,
 			   json_t *secrets)
 {
 	json_t *dev, *args, *res;
 	int rc;
 
-	dev = json_pack("{s:s,s:o,s:O,s:O}", "name", name, "agent", agent_path(agent), "params",
+	dev = json_pack("{s:s,s:o,s:O,s:O}", "name", name, "agent", ctl_abs_path(agent), "params",
 			params, "secrets", secrets);
 	if (!dev)
 		return fence_usage("fence device add: '%s' or '%s' is not valid UTF-8", name,
@@ -268,7 +232,7 @@ static int device_add_send(struct ctl *ctl, const char *name, const char *agent,
 		print_json(res);
 	else
 		printf("fence device %s added: agent %s, %zu parameter%s, %zu secret file%s\n",
-		       name, str(dev, "agent"), json_object_size(params),
+		       name, ctl_str(dev, "agent"), json_object_size(params),
 		       json_object_size(params) == 1 ? "" : "s", json_object_size(secrets),
 		       json_object_size(secrets) == 1 ? "" : "s");
 	json_decref(res);
@@ -385,7 +349,7 @@ static int device_list(struct ctl *ctl, int argc, char **argv)
 	ctl_table_init(&t, 3);
 	ctl_table_row(&t, "NAME", "AGENT", "PARAMS");
 	json_array_foreach(devs, i, dev)
-		ctl_table_row(&t, str(dev, "name"), str(dev, "agent"),
+		ctl_table_row(&t, ctl_str(dev, "name"), ctl_str(dev, "agent"),
 			  device_params(dev, params, sizeof(params)));
 	ctl_table_print(&t, "");
 out:
@@ -448,7 +412,7 @@ static int level_add(struct ctl *ctl, int argc, char **argv)
 		goto out;
 	}
 	snprintf(done, sizeof(done), "fence level %u of node %s added: %s%s", index, argv[optind],
-		 join(devs, names, sizeof(names)),
+		 ctl_join(devs, names, sizeof(names)),
 		 json_array_size(devs) > 1 ? " (all must succeed)" : "");
 	rc = change(ctl, "fence.level.add",
 		    json_pack("{s:s,s:I,s:O}", "node", argv[optind], "index", (json_int_t)index,
@@ -480,10 +444,10 @@ static int level_list(struct ctl *ctl, int argc, char **argv)
 		bool dflt = json_is_true(json_object_get(lv, "default"));
 
 		snprintf(index, sizeof(index), "%lld", num(lv, "index"));
-		join(json_object_get(lv, "devices"), devs, sizeof(devs) - 16);
+		ctl_join(json_object_get(lv, "devices"), devs, sizeof(devs) - 16);
 		if (dflt)
 			strcat(devs, " (default)");
-		ctl_table_row(&t, str(lv, "node"), index, devs);
+		ctl_table_row(&t, ctl_str(lv, "node"), index, devs);
 	}
 	ctl_table_print(&t, "");
 out:
@@ -547,9 +511,9 @@ static int fence_history(struct ctl *ctl, int argc, char **argv)
 	ctl_table_init(&t, 5);
 	ctl_table_row(&t, "TIME", "NODE", "RESULT", "BY", "DETAIL");
 	json_array_foreach(fences, i, f)
-		ctl_table_row(&t, str(f, "time"), str(f, "node"),
-			  json_is_true(json_object_get(f, "ok")) ? "ok" : "FAILED", str(f, "by"),
-			  str(f, "detail"));
+		ctl_table_row(&t, ctl_str(f, "time"), ctl_str(f, "node"),
+			  json_is_true(json_object_get(f, "ok")) ? "ok" : "FAILED", ctl_str(f, "by"),
+			  ctl_str(f, "detail"));
 	ctl_table_print(&t, "");
 out:
 	json_decref(res);
@@ -579,7 +543,7 @@ int hvctl_fence(struct ctl *ctl, int argc, char **argv)
 
 static const char *node_state(json_t *n, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s%s", str(n, "state"),
+	snprintf(buf, len, "%s%s", ctl_str(n, "state"),
 		 json_is_true(json_object_get(n, "maintenance")) ? " (maintenance)" : "");
 	return buf;
 }
@@ -613,8 +577,8 @@ static int node_list(struct ctl *ctl, int argc, char **argv)
 		snprintf(wd, sizeof(wd), num(n, "watchdog_s") ? "%llds" : "none",
 			 num(n, "watchdog_s"));
 		snprintf(vms, sizeof(vms), "%lld", num(n, "vms"));
-		ctl_table_row(&t, id, str(n, "name"), node_state(n, state, sizeof(state)), vcpus, mem,
-			  str(n, "domain"), str(n, "clearance"), wd, vms);
+		ctl_table_row(&t, id, ctl_str(n, "name"), node_state(n, state, sizeof(state)), vcpus, mem,
+			  ctl_str(n, "domain"), ctl_str(n, "clearance"), wd, vms);
 	}
 	ctl_table_print(&t, "");
 out:

@@ -78,13 +78,6 @@ static const char vm_explain_help[] =
 	"event {event, epoch, node, reason} (when any), placement {need, node, moved,\n"
 	"why, reason, broken}, rules [...], nodes [{name, state, maintenance, usable}]}.\n";
 
-static const char *str(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s && *s ? s : "-";
-}
-
 /* "a,b,c" -> ["a","b","c"] appended to @a; empty items are skipped. 0 or -1 (no memory). */
 static int split_into(json_t *a, const char *s)
 {
@@ -100,25 +93,6 @@ static int split_into(json_t *a, const char *s)
 	return 0;
 }
 
-/* ["a","b"] -> "a,b" into @buf. */
-static const char *join(json_t *a, char *buf, size_t len)
-{
-	size_t off = 0;
-	json_t *v;
-	size_t i;
-
-	buf[0] = '\0';
-	json_array_foreach(a, i, v)
-	{
-		int n = snprintf(buf + off, len - off, "%s%s", i ? "," : "", json_string_value(v));
-
-		if (n < 0 || (size_t)n >= len - off)
-			break;
-		off += (size_t)n;
-	}
-	return buf;
-}
-
 /* --- rule ------------------------------------------------------------------------------ */
 
 static int rule_usage(const char *fmt, const char *arg)
@@ -128,17 +102,17 @@ static int rule_usage(const char *fmt, const char *arg)
 
 static const char *rule_scope(json_t *r)
 {
-	return json_object_get(r, "scope") ? str(r, "scope") : "-";
+	return json_object_get(r, "scope") ? ctl_str(r, "scope") : "-";
 }
 
 /* MEMBERS: the VMs, or "app APP" for a tier separation. */
 static const char *rule_members(json_t *r, char *buf, size_t len)
 {
 	if (json_object_get(r, "app")) {
-		snprintf(buf, len, "app %s", str(r, "app"));
+		snprintf(buf, len, "app %s", ctl_str(r, "app"));
 		return buf;
 	}
-	return join(json_object_get(r, "vms"), buf, len);
+	return ctl_join(json_object_get(r, "vms"), buf, len);
 }
 
 static void rule_table(json_t *rules, const char *indent)
@@ -151,7 +125,7 @@ static void rule_table(json_t *rules, const char *indent)
 	ctl_table_init(&t, 5);
 	ctl_table_row(&t, "NAME", "TYPE", "HARD", "SCOPE", "MEMBERS");
 	json_array_foreach(rules, i, r)
-		ctl_table_row(&t, str(r, "name"), str(r, "type"),
+		ctl_table_row(&t, ctl_str(r, "name"), ctl_str(r, "type"),
 			  json_is_true(json_object_get(r, "hard")) ? "yes" : "no", rule_scope(r),
 			  rule_members(r, members, sizeof(members)));
 	ctl_table_print(&t, indent);
@@ -202,7 +176,7 @@ static void warn_if_broken(struct ctl *ctl, const char *name)
 			fprintf(stderr,
 				"hvctl: warning: rule %s is broken where the VMs run now: %s; "
 				"running VMs are not moved for it (see hvctl vm explain)\n",
-				name, str(res, "broken_by"));
+				name, ctl_str(res, "broken_by"));
 		json_decref(res);
 	}
 	json_decref(args);
@@ -236,7 +210,7 @@ static int rule_add_send(struct ctl *ctl, const char *type, const char *name,
 		printf("rule %s added: %s %s%s%s%s of %s%s\n", name, o->hard ? "hard" : "soft",
 		       type, o->scope ? " (scope " : "", o->scope ? o->scope : "",
 		       o->scope ? ")" : "", o->app ? "app " : "",
-		       o->app ? o->app : join(o->vms, members, sizeof(members)));
+		       o->app ? o->app : ctl_join(o->vms, members, sizeof(members)));
 		warn_if_broken(ctl, name);
 	}
 	json_decref(res);
@@ -348,18 +322,18 @@ static void rule_show_human(json_t *r)
 	json_t *m;
 	size_t i;
 
-	printf("Name:     %s\n", str(r, "name"));
-	printf("Type:     %s, %s", str(r, "type"),
+	printf("Name:     %s\n", ctl_str(r, "name"));
+	printf("Type:     %s, %s", ctl_str(r, "type"),
 	       json_is_true(json_object_get(r, "hard")) ? "hard (never broken by the cluster)"
 							: "soft (kept when the cluster can)");
 	if (json_object_get(r, "scope"))
-		printf(", scope %s", str(r, "scope"));
+		printf(", scope %s", ctl_str(r, "scope"));
 	if (tiers)
-		printf("\nApp:      %s", str(r, "app"));
+		printf("\nApp:      %s", ctl_str(r, "app"));
 	if (json_is_true(json_object_get(r, "kept")))
 		printf("\nNow:      kept by the VMs where they run\n");
 	else
-		printf("\nNow:      BROKEN: %s\n", str(r, "broken_by"));
+		printf("\nNow:      BROKEN: %s\n", ctl_str(r, "broken_by"));
 	printf("Members:  %zu%s\n", json_array_size(json_object_get(r, "members")),
 	       tiers && !json_array_size(json_object_get(r, "members")) ? " (no VM has this app)"
 									   : "");
@@ -372,8 +346,8 @@ static void rule_show_human(json_t *r)
 	{
 		bool exists = json_is_true(json_object_get(m, "exists"));
 
-		ctl_table_row(&t, str(m, "name"), exists ? str(m, "state") : "(no such VM)",
-			  str(m, "node"), str(m, "tier"));
+		ctl_table_row(&t, ctl_str(m, "name"), exists ? ctl_str(m, "state") : "(no such VM)",
+			  ctl_str(m, "node"), ctl_str(m, "tier"));
 	}
 	ctl_table_print(&t, "  ");
 }
@@ -433,23 +407,23 @@ static void explain_placement(json_t *vm)
 {
 	json_t *p = json_object_get(vm, "placement");
 	const char *node = json_string_value(json_object_get(p, "node"));
-	bool stay = !strcmp(str(p, "need"), "stay");
+	bool stay = !strcmp(ctl_str(p, "need"), "stay");
 
 	if (!node)
 		printf("Placement: none: %s\nWhy not:   %s\n",
 		       stay ? "it could neither stay nor go elsewhere" : "it cannot be placed",
-		       str(p, "reason"));
+		       ctl_str(p, "reason"));
 	else if (stay && !json_is_true(json_object_get(p, "moved")))
-		printf("Placement: %s: it stays there\nWhy:       %s\n", node, str(p, "why"));
+		printf("Placement: %s: it stays there\nWhy:       %s\n", node, ctl_str(p, "why"));
 	else if (stay)
 		printf("Placement: %s: a hard constraint no longer lets it stay where it runs\n"
 		       "Why:       %s\n",
-		       node, str(p, "why"));
+		       node, ctl_str(p, "why"));
 	else
 		printf("Placement: %s: where it would start now\nWhy:       %s\n", node,
-		       str(p, "why"));
-	if (*str(p, "broken") != '-')
-		printf("Breaks:    soft rules %s\n", str(p, "broken"));
+		       ctl_str(p, "why"));
+	if (*ctl_str(p, "broken") != '-')
+		printf("Breaks:    soft rules %s\n", ctl_str(p, "broken"));
 }
 
 static void explain_human(json_t *vm)
@@ -458,22 +432,22 @@ static void explain_human(json_t *vm)
 	struct ctl_table t;
 	size_t i;
 
-	printf("VM:        %s\n", str(vm, "name"));
-	printf("State:     %s", str(vm, "state"));
+	printf("VM:        %s\n", ctl_str(vm, "name"));
+	printf("State:     %s", ctl_str(vm, "state"));
 	if (json_is_string(json_object_get(vm, "node")))
-		printf(" on %s", str(vm, "node"));
+		printf(" on %s", ctl_str(vm, "node"));
 	printf(" (epoch %lld)\n", (long long)json_integer_value(json_object_get(vm, "epoch")));
 	printf("Wanted:    %s, %s\n",
 	       json_is_true(json_object_get(vm, "want_running")) ? "running" : "stopped",
 	       json_is_true(json_object_get(vm, "ha"))
 		       ? "HA (recovered elsewhere if its node fails)"
 		       : "not HA");
-	printf("Reason:    %s\n", str(vm, "reason"));
+	printf("Reason:    %s\n", ctl_str(vm, "reason"));
 	if (ev)
-		printf("Event:     %s on %s (epoch %lld)%s%s\n", str(ev, "event"), str(ev, "node"),
+		printf("Event:     %s on %s (epoch %lld)%s%s\n", ctl_str(ev, "event"), ctl_str(ev, "node"),
 		       (long long)json_integer_value(json_object_get(ev, "epoch")),
-		       *str(ev, "reason") != '-' ? ": " : "",
-		       *str(ev, "reason") != '-' ? str(ev, "reason") : "");
+		       *ctl_str(ev, "reason") != '-' ? ": " : "",
+		       *ctl_str(ev, "reason") != '-' ? ctl_str(ev, "reason") : "");
 	if (json_integer_value(json_object_get(vm, "restarts")))
 		printf("Restarts:  %lld in the current window\n",
 		       (long long)json_integer_value(json_object_get(vm, "restarts")));
@@ -486,7 +460,7 @@ static void explain_human(json_t *vm)
 	ctl_table_init(&t, 4);
 	ctl_table_row(&t, "NAME", "STATE", "MAINTENANCE", "USABLE");
 	json_array_foreach(json_object_get(vm, "nodes"), i, n)
-		ctl_table_row(&t, str(n, "name"), str(n, "state"),
+		ctl_table_row(&t, ctl_str(n, "name"), ctl_str(n, "state"),
 			  json_is_true(json_object_get(n, "maintenance")) ? "yes" : "no",
 			  json_is_true(json_object_get(n, "usable")) ? "yes" : "no");
 	ctl_table_print(&t, "  ");
@@ -535,12 +509,12 @@ static void plan_table(json_t *vms, const char *indent)
 		bool to = json_is_string(json_object_get(v, "to"));
 
 		if (to)
-			snprintf(why, sizeof(why), "%s", str(v, "reason"));
+			snprintf(why, sizeof(why), "%s", ctl_str(v, "reason"));
 		else if (json_is_false(json_object_get(v, "recover")))
-			snprintf(why, sizeof(why), "stays down: %s", str(v, "reason"));
+			snprintf(why, sizeof(why), "stays down: %s", ctl_str(v, "reason"));
 		else
-			snprintf(why, sizeof(why), "CANNOT BE PLACED: %s", str(v, "reason"));
-		ctl_table_row(&t, str(v, "name"), str(v, "from"), to ? str(v, "to") : "-", why);
+			snprintf(why, sizeof(why), "CANNOT BE PLACED: %s", ctl_str(v, "reason"));
+		ctl_table_row(&t, ctl_str(v, "name"), ctl_str(v, "from"), to ? ctl_str(v, "to") : "-", why);
 	}
 	ctl_table_print(&t, indent);
 }
@@ -555,12 +529,12 @@ static void plan_broken(json_t *res)
 	for (size_t k = 0; k < 2; k++)
 		json_array_foreach(json_object_get(res, lists[k]), i, v)
 		{
-			if (*str(v, "broken") == '-')
+			if (*ctl_str(v, "broken") == '-')
 				continue;
 			if (!any)
 				printf("\nSoft rules broken:\n");
 			any = true;
-			printf("  %s: %s\n", str(v, "name"), str(v, "broken"));
+			printf("  %s: %s\n", ctl_str(v, "name"), ctl_str(v, "broken"));
 		}
 	if (!any)
 		printf("\nSoft rules broken: none\n");
@@ -572,7 +546,7 @@ static void plan_human(json_t *res)
 	size_t i, placed = 0, down = 0, nvms = json_array_size(vms);
 	char fail[4096];
 
-	join(json_object_get(res, "fail"), fail, sizeof(fail));
+	ctl_join(json_object_get(res, "fail"), fail, sizeof(fail));
 	if (!nvms) {
 		printf("If %s failed: no VM runs there, nothing would move.\n", fail);
 		if (!json_array_size(moves))

@@ -103,16 +103,6 @@ err:
 	return NULL;
 }
 
-/* The daemon runs elsewhere: hand it absolute paths. */
-static json_t *abs_path(const char *p)
-{
-	char buf[PATH_MAX];
-
-	if (p[0] == '/' || !realpath(p, buf))
-		return json_string(p);
-	return json_string(buf);
-}
-
 static int vm_create(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -176,10 +166,10 @@ static int vm_create(struct ctl *ctl, int argc, char **argv)
 			json_array_append_new(nics, v);
 			continue;
 		case 'k':
-			json_object_set_new(def, "kernel", abs_path(optarg));
+			json_object_set_new(def, "kernel", ctl_abs_path(optarg));
 			continue;
 		case 'i':
-			json_object_set_new(def, "initrd", abs_path(optarg));
+			json_object_set_new(def, "initrd", ctl_abs_path(optarg));
 			continue;
 		case 'a':
 			json_object_set_new(def, "append", json_string(optarg));
@@ -264,13 +254,6 @@ out:
 	return rc;
 }
 
-static const char *str(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s && *s ? s : "-";
-}
-
 static int vm_list(struct ctl *ctl, int argc, char **argv)
 {
 	json_t *res, *vm;
@@ -294,10 +277,10 @@ static int vm_list(struct ctl *ctl, int argc, char **argv)
 	       "OWNER");
 	json_array_foreach(json_object_get(res, "vms"), i, vm)
 	{
-		printf("%-24s %-10s %-12s %5lld %7lldM  %s\n", str(vm, "name"), str(vm, "state"),
-		       str(vm, "node"), (long long)json_integer_value(json_object_get(vm, "vcpus")),
+		printf("%-24s %-10s %-12s %5lld %7lldM  %s\n", ctl_str(vm, "name"), ctl_str(vm, "state"),
+		       ctl_str(vm, "node"), (long long)json_integer_value(json_object_get(vm, "vcpus")),
 		       (long long)json_integer_value(json_object_get(vm, "memory")),
-		       str(vm, "owner"));
+		       ctl_str(vm, "owner"));
 	}
 	json_decref(res);
 	return 0;
@@ -308,31 +291,31 @@ static void show_human(json_t *vm)
 	json_t *v;
 	size_t i;
 
-	printf("Name:           %s\n", str(vm, "name"));
-	printf("UUID:           %s\n", str(vm, "uuid"));
-	printf("State:          %s", str(vm, "state"));
+	printf("Name:           %s\n", ctl_str(vm, "name"));
+	printf("UUID:           %s\n", ctl_str(vm, "uuid"));
+	printf("State:          %s", ctl_str(vm, "state"));
 	if (json_object_get(vm, "reason"))
-		printf(" (%s)", str(vm, "reason"));
-	printf("\nNode:           %s\n", str(vm, "node"));
+		printf(" (%s)", ctl_str(vm, "reason"));
+	printf("\nNode:           %s\n", ctl_str(vm, "node"));
 	if (json_object_get(vm, "last_error"))
-		printf("Last error:     %s\n", str(vm, "last_error"));
+		printf("Last error:     %s\n", ctl_str(vm, "last_error"));
 	printf("vCPUs:          %lld\n", (long long)json_integer_value(json_object_get(vm, "vcpus")));
 	printf("Memory:         %lld MiB\n",
 	       (long long)json_integer_value(json_object_get(vm, "memory")));
 	json_array_foreach(json_object_get(vm, "disks"), i, v)
-		printf("Disk %zu:         %s (%s)\n", i, str(v, "url"), str(v, "bus"));
+		printf("Disk %zu:         %s (%s)\n", i, ctl_str(v, "url"), ctl_str(v, "bus"));
 	json_array_foreach(json_object_get(vm, "nics"), i, v)
-		printf("NIC %zu:          bridge %s, mac %s\n", i, str(v, "bridge"), str(v, "mac"));
-	if (*str(vm, "kernel") != '-')
+		printf("NIC %zu:          bridge %s, mac %s\n", i, ctl_str(v, "bridge"), ctl_str(v, "mac"));
+	if (*ctl_str(vm, "kernel") != '-')
 		printf("Kernel:         %s\nInitrd:         %s\nAppend:         %s\n",
-		       str(vm, "kernel"), str(vm, "initrd"), str(vm, "append"));
-	printf("Priority:       %s\nHA:             %s\nStorage fence:  %s\n", str(vm, "priority"),
+		       ctl_str(vm, "kernel"), ctl_str(vm, "initrd"), ctl_str(vm, "append"));
+	printf("Priority:       %s\nHA:             %s\nStorage fence:  %s\n", ctl_str(vm, "priority"),
 	       json_is_true(json_object_get(vm, "ha")) ? "on" : "off",
 	       json_is_true(json_object_get(vm, "fence_storage")) ? "persistent reservations"
 								  : "NONE (power fencing only)");
 	printf("Owner:          %s\nContact:        %s\nApp / tier:     %s / %s\n",
-	       str(vm, "owner"), str(vm, "contact"), str(vm, "app"), str(vm, "tier"));
-	printf("Classification: %s\n", str(vm, "classification"));
+	       ctl_str(vm, "owner"), ctl_str(vm, "contact"), ctl_str(vm, "app"), ctl_str(vm, "tier"));
+	printf("Classification: %s\n", ctl_str(vm, "classification"));
 	printf("Preferred:      ");
 	json_array_foreach(json_object_get(vm, "preferred"), i, v)
 		printf("%s%s", i ? "," : "", json_string_value(v));
@@ -449,7 +432,7 @@ static int vm_console(struct ctl *ctl, int argc, char **argv)
 	if (ctl->json)
 		print_json(res);
 	else
-		fputs(str(res, "text"), stdout);
+		fputs(ctl_str(res, "text"), stdout);
 	json_decref(res);
 	return 0;
 }

@@ -446,9 +446,12 @@ static void test_run_hang_killed(void **state)
 	c.grace_ms = 300;
 	t0 = now_ms();
 	assert_int_equal(fence_agent_run(&c, &res), -ETIMEDOUT);
-	/* about timeout + grace, not the agent's forever */
-	assert_in_range(now_ms() - t0, 650, 3000);
-	assert_in_range(res.elapsed_ms, 650, 3000);
+	/*
+	 * at least timeout + grace, and far less than the agent's 60 s: a bound loose
+	 * enough for a loaded machine (timings themselves are for benchmarks)
+	 */
+	assert_in_range(now_ms() - t0, 650, 30000);
+	assert_in_range(res.elapsed_ms, 650, 30000);
 	assert_true(res.timed_out);
 	assert_int_equal(res.term_signal, SIGKILL);
 	assert_int_equal(res.exit_code, -1);
@@ -456,7 +459,7 @@ static void test_run_hang_killed(void **state)
 			    "fence_hang action=off plug=n2: timed out after 400 ms, "
 			    "killed (SIGKILL): waiting for the device");
 	stray = read_pid("hang.pid");
-	assert_true(process_gone(stray, 2000));
+	assert_true(process_gone(stray, 10000));
 	assert_no_children();
 }
 
@@ -471,7 +474,7 @@ static void test_run_hang_terminated(void **state)
 	c.timeout_ms = 300;
 	c.grace_ms = 5000;
 	assert_int_equal(fence_agent_run(&c, &res), -ETIMEDOUT);
-	assert_in_range(res.elapsed_ms, 250, 2000);
+	assert_in_range(res.elapsed_ms, 250, 30000); /* not the 60 s sleep */
 	assert_int_equal(res.term_signal, SIGTERM);
 	assert_string_equal(res.summary,
 			    "fence_slow action=status plug=n3: timed out after 300 ms, "
@@ -491,8 +494,8 @@ static void test_run_exit_leaves_child(void **state)
 
 	assert_int_equal(fence_agent_run(&c, &res), 0);
 	assert_int_equal(res.exit_code, 0);
-	assert_in_range(res.elapsed_ms, 0, 2000);
-	assert_true(process_gone(read_pid("stray.pid"), 2000));
+	assert_in_range(res.elapsed_ms, 0, 30000); /* not the stray's 60 s */
+	assert_true(process_gone(read_pid("stray.pid"), 10000));
 	assert_no_children();
 }
 
@@ -824,7 +827,7 @@ static void test_power_off_not_confirmed(void **state)
 	reset_switch("on");
 	t0 = now_ms();
 	assert_int_equal(fence_agent_power_off(&c, 1200, &res), -ETIMEDOUT);
-	assert_in_range(now_ms() - t0, 1150, 6000);
+	assert_in_range(now_ms() - t0, 1150, 30000); /* the confirm window, not forever */
 	assert_string_equal(res.summary,
 			    "fence_liar action=off plug=n2: off succeeded but power-off "
 			    "not confirmed within 1200 ms: last status exit 0: "

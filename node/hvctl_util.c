@@ -1,7 +1,9 @@
-/* hvctl's aligned tables: each column as wide as its widest cell. */
+/* Small pieces every hvctl command family uses: aligned tables, JSON fields, paths. */
 #include "hvctl.h"
 
+#include <limits.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,4 +53,38 @@ void ctl_table_print(struct ctl_table *t, const char *indent)
 	}
 	json_decref(t->rows);
 	t->rows = NULL;
+}
+
+const char *ctl_str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s && *s ? s : "-";
+}
+
+const char *ctl_join(json_t *a, char *buf, size_t len)
+{
+	size_t off = 0;
+	json_t *v;
+	size_t i;
+
+	buf[0] = '\0';
+	json_array_foreach(a, i, v)
+	{
+		int n = snprintf(buf + off, len - off, "%s%s", i ? "," : "", json_string_value(v));
+
+		if (n < 0 || (size_t)n >= len - off)
+			break;
+		off += (size_t)n;
+	}
+	return buf;
+}
+
+json_t *ctl_abs_path(const char *p)
+{
+	char buf[PATH_MAX];
+
+	if (p[0] == '/' || !realpath(p, buf))
+		return json_string(p);
+	return json_string(buf);
 }
