@@ -94,8 +94,8 @@ for h in n1 n2 n3; do
 done
 
 step "nothing of the lab in the machine's own netns"
-ip -o addr | grep -q '10\.77\.0\.' && fail "a lab address is in the root netns"
-ip -o link | grep -q "hvl-$LAB_ID\|@if.*master br0" && fail "a lab link is in the root netns"
+ip -o addr | grep '10\.77\.0\.' >/dev/null && fail "a lab address is in the root netns"
+ip -o link | grep "hvl-$LAB_ID\|@if.*master br0" >/dev/null && fail "a lab link is in the root netns"
 
 step "luns, iSCSI from n1 to the san"
 mapfile -t luns < <("$LAB" luns)
@@ -140,14 +140,14 @@ step "lab down leaves nothing"
 all_pids=$(for h in n1 n2 n3 san; do host_pids "$h"; done)
 [ -n "$all_pids" ] || fail "no process found in the lab's netns before down"
 "$LAB" down >/dev/null || fail "lab down"
-ip netns list | grep -q "hvl-$LAB_ID-" && fail "netns of lab $LAB_ID left: $(ip netns list | grep "hvl-$LAB_ID-")"
+ip netns list | grep "hvl-$LAB_ID-" >/dev/null && fail "netns of lab $LAB_ID left: $(ip netns list | grep "hvl-$LAB_ID-")"
 for p in $all_pids; do
 	alive "$p" && fail "process $p of the lab still alive: $(tr '\0' ' ' </proc/"$p"/cmdline)"
 done
 pgrep -f "hvlab-$LAB_ID|lab __init $LAB_ID" >/dev/null &&
 	fail "a process naming lab $LAB_ID is still alive"
 [ -e "$DIR" ] && fail "lab dir $DIR left"
-findmnt -rn -o TARGET | grep -q "hvl-$LAB_ID\|hvlab-$LAB_ID" && fail "a mount of the lab left"
+findmnt -rn -o TARGET | grep "hvl-$LAB_ID\|hvlab-$LAB_ID" >/dev/null && fail "a mount of the lab left"
 [ -e "/sys/fs/cgroup/unified/hvlab/$LAB_ID" ] && fail "cgroup of the lab left"
 "$LAB" down >/dev/null || fail "second lab down (idempotent) failed"
 

@@ -32,7 +32,7 @@ j=$(hvstatus n2)
 [ "$(jget "$j" '[m["name"] for m in j["members"]]')" = "['n1', 'n2', 'n3']" ] ||
 	fail "member names: $(jget "$j" 'j["members"]')"
 [ "$(jget "$j" 'j["cluster"]')" = "$(jget "$(hvstatus n1)" 'j["cluster"]')" ] || fail "cluster names differ"
-"$lab" exec n1 -- hvctl status | grep -q "^Quorate: *yes" || fail "human status of n1 does not say Quorate: yes"
+"$lab" exec n1 -- hvctl status | grep "^Quorate: *yes" >/dev/null || fail "human status of n1 does not say Quorate: yes"
 
 log "hostile IPC clients are answered with an error and dropped; hvnoded goes on"
 for mode in short badid notjson notobject nocmd badargs oversize unknown; do
@@ -51,7 +51,7 @@ set +e
 msg=$("$lab" exec n1 -- hvctl --ipc nosuchservice status 2>&1); rc=$?
 set -e
 [ $rc -eq 3 ] || fail "hvctl to a missing daemon exited $rc, want 3"
-echo "$msg" | grep -q "nosuchservice" || fail "unreachable message does not name the socket: $msg"
+echo "$msg" | grep "nosuchservice" >/dev/null || fail "unreachable message does not name the socket: $msg"
 
 log "power off n3: n1 and n2 keep quorum with 2 members"
 "$lab" kill n3
@@ -84,7 +84,7 @@ n3log=$("$lab" path n3)/log/hvnoded.log
 "$lab" exec n3 -- pkill -KILL -x corosync
 wait_for 20 "n3 reports corosync unavailable" \
 	bash -c "$lab exec n3 -- hvctl status --json | grep -q '\"corosync\": \"unavailable\"'"
-"$lab" exec n3 -- hvctl status | grep -q "^Corosync: *unavailable" || fail "human status does not say corosync unavailable"
+"$lab" exec n3 -- hvctl status | grep "^Corosync: *unavailable" >/dev/null || fail "human status does not say corosync unavailable"
 "$lab" exec n3 -- corosync || fail "cannot start corosync again on n3"
 for h in n1 n2 n3; do check_view $h "True 1 1,2,3" 60; done
 grep -q "corosync unavailable" "$n3log" || fail "n3's log does not say corosync unavailable"

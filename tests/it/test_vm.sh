@@ -81,11 +81,11 @@ uid=$(on n1 awk '/^Uid:/ {print $2}' /proc/$pid/status)
 seccomp=$(on n1 awk '/^Seccomp:/ {print $2}' /proc/$pid/status)
 [ "$uid" -ge 1000 ] || fail "QEMU runs as uid $uid"
 [ "$seccomp" = 2 ] || fail "QEMU's seccomp mode is $seccomp, want 2 (filter)"
-on n1 cat /proc/$pid/cmdline | tr '\0' ' ' | grep -q -- "-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny" ||
+on n1 cat /proc/$pid/cmdline | tr '\0' ' ' | grep -- "-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny" >/dev/null ||
 	fail "QEMU command line lacks the sandbox"
 mac=$(jget "$(vmj n1 g1)" 'j["nics"][0]["mac"]')
-on n1 cat /proc/$pid/cmdline | tr '\0' ' ' | grep -q -- "mac=$mac" || fail "QEMU has no NIC with g1's MAC $mac"
-on n1 ip -o link show master br0 | grep -q ': hv[0-9]*n0[:@]' || fail "no tap of g1 on br0: $(on n1 ip -o link show master br0)"
+on n1 cat /proc/$pid/cmdline | tr '\0' ' ' | grep -- "mac=$mac" >/dev/null || fail "QEMU has no NIC with g1's MAC $mac"
+on n1 ip -o link show master br0 | grep ': hv[0-9]*n0[:@]' >/dev/null || fail "no tap of g1 on br0: $(on n1 ip -o link show master br0)"
 dir=$(jget "$(vmj n1 g1)" 'j["dir"]')
 [ "$(on n1 stat -c '%a %u' "$dir")" = "700 $uid" ] || fail "VM dir $dir is $(on n1 stat -c '%a %u' "$dir")"
 [ "$(on n1 stat -c '%a %u' "$dir/qmp.sock")" = "600 $uid" ] || fail "QMP socket is $(on n1 stat -c '%a %u' "$dir/qmp.sock")"
@@ -119,7 +119,7 @@ log "stop g1: QEMU and its disk server gone; n2 releases; no registration left"
 on n1 hvctl vm stop g1 >/dev/null || fail "vm stop g1"
 [ "$(vm_state n1 g1)" = stopped ] || fail "g1 not stopped"
 on n1 kill -0 "$pid" 2>/dev/null && fail "QEMU pid $pid still alive"
-on n1 ip -o link show master br0 | grep -q ': hv' && fail "g1's tap outlived its QEMU: $(on n1 ip -o link show master br0)"
+on n1 ip -o link show master br0 | grep ': hv' >/dev/null && fail "g1's tap outlived its QEMU: $(on n1 ip -o link show master br0)"
 on n2 "$lun_tool" release "$url" --key "$key2" --initiator "$init2" >/dev/null || fail "n2 release"
 [ "$(jget "$(keys_json "$url")" 'len(j["keys"])')" = 0 ] || fail "keys left: $(keys_json "$url")"
 

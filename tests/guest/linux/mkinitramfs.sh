@@ -29,7 +29,9 @@ if ! hvlinux_find_kernel; then
 	hvlinux_no_kernel_msg
 	exit 77
 fi
-if ! { [[ -x $busybox ]] && "$busybox" --list | grep -qx mke2fs; }; then
+# not grep -q: it stops reading at the match, and under pipefail the SIGPIPE of
+# busybox --list would then fail the test at random
+if ! { [[ -x $busybox ]] && "$busybox" --list | grep -x mke2fs >/dev/null; }; then
 	hvlinux_die "$busybox missing or not busybox-static with mke2fs (apt-get install busybox-static)"
 fi
 command -v gzip >/dev/null || hvlinux_die "gzip not found"
