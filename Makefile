@@ -95,6 +95,8 @@ CLUSTER_OBJS	+= cluster/jsonv.o
 CLUSTER_OBJS	+= cluster/fenceconf.o
 CLUSTER_OBJS	+= cluster/acl.o
 CLUSTER_OBJS	+= cluster/ops.o
+CLUSTER_OBJS	+= cluster/ops_mig.o
+CLUSTER_OBJS	+= cluster/migstate.o
 CLUSTER_OBJS	+= cluster/repl.o
 CLUSTER_OBJS	+= cluster/manager.o
 CLUSTER_OBJS	+= cluster/plan.o
@@ -113,6 +115,8 @@ NODE_OBJS	+= node/commands.o
 NODE_OBJS	+= node/statefile.o
 NODE_OBJS	+= node/vmcmd.o
 NODE_OBJS	+= node/vmrun.o
+NODE_OBJS	+= node/vmmig.o
+NODE_OBJS	+= node/vmsave.o
 NODE_OBJS	+= node/work.o
 NODE_OBJS	+= node/tap.o
 NODE_OBJS	+= node/cluster.o
@@ -127,6 +131,7 @@ HVNODED_OBJS	+= $(CLUSTER_OBJS)
 HVNODED_OBJS	+= $(FENCING_OBJS)
 HVNODED_OBJS	+= $(HYPERVISOR_OBJS)
 HVNODED_OBJS	+= $(STORAGE_OBJS)
+HVNODED_OBJS	+= $(MIGRATE_OBJS)
 
 HVCTL_OBJS	+= node/hvctl.o
 HVCTL_OBJS	+= node/hvctl_vm.o
@@ -134,6 +139,7 @@ HVCTL_OBJS	+= node/hvctl_rule.o
 HVCTL_OBJS	+= node/hvctl_fence.o
 HVCTL_OBJS	+= node/hvctl_util.o
 HVCTL_OBJS	+= node/hvctl_acl.o
+HVCTL_OBJS	+= node/hvctl_migrate.o
 
 PROGS		= hvnoded hvctl
 
@@ -148,12 +154,15 @@ UNIT_TESTS	+= tests/unit/test_cluster
 include tests/guest/guest.mk
 include hypervisor/hypervisor.mk
 include storage/storage.mk
+include migrate/migrate.mk
 include tests/fuzz/fuzz.mk
 
 UNIT_TESTS	+= $(HYPERVISOR_UNIT_TESTS)
 UNIT_TESTS	+= $(STORAGE_UNIT_TESTS)
+UNIT_TESTS	+= $(MIGRATE_UNIT_TESTS)
 UNIT_TESTS	+= tests/unit/test_placement
 UNIT_TESTS	+= tests/unit/test_fencing
+UNIT_TESTS	+= tests/unit/test_hvctl_migrate
 
 BENCHES		+= tests/bench/bench_placement
 
@@ -161,6 +170,8 @@ BENCHES		+= tests/bench/bench_placement
 SIM_OBJS	+= tests/sim/hvsim.o
 SIM_OBJS	+= cluster/state.o
 SIM_OBJS	+= cluster/ops.o
+SIM_OBJS	+= cluster/ops_mig.o
+SIM_OBJS	+= cluster/migstate.o
 SIM_OBJS	+= cluster/manager.o
 SIM_OBJS	+= cluster/plan.o
 SIM_OBJS	+= cluster/placement.o
@@ -173,11 +184,13 @@ SIM_OBJS	+= fencing/fence.o
 SIM_OBJS	+= tests/sim/fake_fence.o
 
 all: $(PROGS) $(STORAGE_PLUGIN) $(TEST_TOOLS) $(HYPERVISOR_TEST_TOOLS) $(STORAGE_TEST_TOOLS) \
+	$(MIGRATE_TEST_TOOLS) \
 	$(GUEST_BIN) $(GUEST_TOOLS)
 .PHONY: all
 
 hvnoded: $(HVNODED_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_COROSYNC) $(LIBS_QB) $(LIBS_JSON) $(STORAGE_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_COROSYNC) $(LIBS_QB) $(LIBS_JSON) $(STORAGE_LIBS) \
+		$(MIGRATE_LIBS)
 
 hvctl: $(HVCTL_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_QB) $(LIBS_JSON)
@@ -203,6 +216,13 @@ tests/unit/test_fencing: tests/unit/test_fencing.o fencing/agent.o fencing/agent
 		fencing/agent_proc.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lpthread
 
+# hvctl's migrate commands against a fake hvnoded (the test defines call()); sleeping
+# advances a fake clock, and stdout is never a terminal.
+tests/unit/test_hvctl_migrate: tests/unit/test_hvctl_migrate.o node/hvctl_migrate.o \
+		node/hvctl_vm.o node/hvctl_rule.o node/hvctl_util.o
+	$(CC) $(LDFLAGS) -Wl,--wrap=nanosleep -Wl,--wrap=clock_gettime -Wl,--wrap=isatty \
+		-o $@ $^ -lcmocka $(LIBS_JSON)
+
 tests/sim/hvsim: $(SIM_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_JSON)
 
@@ -213,7 +233,8 @@ tests/unit/test_node: tests/unit/test_node.o node/config.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka
 
 tests/unit/test_cluster: tests/unit/test_cluster.o cluster/members.o cluster/vm.o cluster/state.o cluster/jsonv.o \
-		cluster/ops.o cluster/repl.o cluster/fenceconf.o cluster/acl.o
+		cluster/ops.o cluster/ops_mig.o cluster/migstate.o cluster/plan.o cluster/placement.o \
+		cluster/repl.o cluster/fenceconf.o cluster/acl.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_JSON)
 
 # --- tests -------------------------------------------------------------------
@@ -246,6 +267,7 @@ sim: tests/sim/hvsim
 bench: $(BENCHES) all
 	tests/bench/bench_placement
 	tests/bench/bench_failover.sh
+	tests/bench/bench_migrate.sh
 .PHONY: bench
 .PHONY: check
 

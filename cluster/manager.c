@@ -52,6 +52,104 @@ static void emit(struct step *x, json_t *op)
 		x->err = -ENOMEM;
 }
 
+/* --- migrations ------------------------------------------------------------------ */
+
+static bool node_up(const struct step *x, uint32_t id)
+{
+	const struct node_info *n = state_node_find(x->s, id);
+
+	return n && n->status == NODE_ONLINE && is_member(x->env, id);
+}
+
+static void mig_end(struct step *x, const struct vm_def *def, const struct vm_migration *m,
+		    const char *why)
+{
+	say(x, "vm %s: migration %" PRIu64 " (%s -> %s) failed: %s", def->name, m->id,
+	    node_name(x->s, m->from), node_name(x->s, m->to), why);
+	emit(x, json_pack("{s:s,s:s,s:I,s:s,s:s}", "op", "mig.end", "name", def->name, "id",
+			  (json_int_t)m->id, "result", "failed", "reason", why));
+}
+
+static unsigned int slots_used(const struct step *x, uint32_t id, const uint32_t *started,
+			       size_t nstarted)
+{
+	unsigned int n = state_migrations_on(x->s, id);
+
+	for (size_t i = 0; i < nstarted; i++)
+		n += started[i] == id;
+	return n;
+}
+
+static bool was_started(const uint64_t *ids, size_t n, uint64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/*
+ * Queued migrations start when both nodes have a free slot (oldest first: the
+ * lowest id); one whose node left, or that takes too long, ends failed (the
+ * source then cancels and the VM goes on running there).
+ */
+static void decide_migrations(struct step *x)
+{
+	const struct cluster_settings *cs = state_settings(x->s);
+	uint32_t started[2 * STATE_MAX_NODES];
+	uint64_t ids[STATE_MAX_NODES];
+	size_t nstarted = 0;
+	char why[256];
+
+	for (;;) {
+		const struct vm_def *best = NULL;
+		const struct vm_migration *bm = NULL;
+
+		for (size_t i = 0; i < state_vm_count(x->s); i++) {
+			const struct vm_def *def = state_vm_at(x->s, i);
+			const struct vm_migration *m = &state_vm_status(x->s, def->name)->mig;
+
+			if (m->phase != MIG_QUEUED || !node_up(x, m->from) ||
+			    (m->mode != MIG_SAVE && !node_up(x, m->to)) ||
+			    was_started(ids, nstarted / 2, m->id))
+				continue;
+			if (slots_used(x, m->from, started, nstarted) >= cs->mig_max_per_node ||
+			    (m->to && slots_used(x, m->to, started, nstarted) >= cs->mig_max_per_node))
+				continue;
+			if (!bm || m->id < bm->id) {
+				best = def;
+				bm = m;
+			}
+		}
+		if (!bm || nstarted + 2 > sizeof(started) / sizeof(started[0]))
+			break;
+		say(x, "vm %s: migration %" PRIu64 " (%s, %s -> %s) starts", best->name, bm->id,
+		    mig_mode_name(bm->mode), node_name(x->s, bm->from), node_name(x->s, bm->to));
+		emit(x, json_pack("{s:s,s:s,s:I}", "op", "mgr.mig", "name", best->name, "id",
+				  (json_int_t)bm->id));
+		ids[nstarted / 2] = bm->id;
+		started[nstarted++] = bm->from;
+		started[nstarted++] = bm->to;
+	}
+	for (size_t i = 0; i < state_vm_count(x->s); i++) {
+		const struct vm_def *def = state_vm_at(x->s, i);
+		const struct vm_migration *m = &state_vm_status(x->s, def->name)->mig;
+
+		if (m->phase != MIG_QUEUED && m->phase != MIG_RUNNING)
+			continue;
+		if ((m->mode != MIG_SAVE && !node_up(x, m->to)) || !node_up(x, m->from)) {
+			snprintf(why, sizeof(why), "node %s is not online",
+				 node_name(x->s, !m->to || node_up(x, m->to) ? m->from : m->to));
+			mig_end(x, def, m, why);
+		} else if (m->asked_ms && x->env->now_ms > m->asked_ms &&
+			   x->env->now_ms - m->asked_ms > (uint64_t)cs->mig_timeout_s * 1000) {
+			snprintf(why, sizeof(why), "timed out after %u s (settings: migrate_timeout_s)",
+				 cs->mig_timeout_s);
+			mig_end(x, def, m, why);
+		}
+	}
+}
+
 /* --- nodes ------------------------------------------------------------------ */
 
 static void node_to(struct step *x, const struct node_info *n, enum node_status to)
@@ -348,6 +446,7 @@ int manager_step(const cluster_state_t *s, const struct mgr_env *env, struct mgr
 	if (!res->ops)
 		return -ENOMEM;
 	decide_nodes(&x);
+	decide_migrations(&x);
 	reqs = calloc(nvms ? nvms : 1, sizeof(*reqs));
 	plan = calloc(nvms ? nvms : 1, sizeof(*plan));
 	if (!reqs || !plan) {

@@ -95,32 +95,56 @@ static void notify(membership_t *m)
 		m->ops->changed(m, m->arg);
 }
 
-/* Node names come from corosync's nodelist: nodelist.node.X.{nodeid,name,ring0_addr}. */
-static bool cmap_lookup_name(membership_t *m, uint32_t id, char *out, size_t outlen)
+/* The index of node @id in corosync's nodelist (nodelist.node.X.nodeid), -1 if none. */
+static int cmap_node_index(membership_t *m, uint32_t id)
 {
 	char key[CMAP_KEYNAME_MAXLEN];
 	uint32_t nodeid;
-	char *str = NULL;
 
 	if (!m->connected)
-		return false;
+		return -1;
 	for (int i = 0; i < MEMBERS_MAX; i++) {
 		snprintf(key, sizeof(key), "nodelist.node.%d.nodeid", i);
 		if (cmap_get_uint32(m->cmap, key, &nodeid) != CS_OK)
-			return false;
-		if (nodeid != id)
-			continue;
-		snprintf(key, sizeof(key), "nodelist.node.%d.name", i);
-		if (cmap_get_string(m->cmap, key, &str) != CS_OK) {
-			snprintf(key, sizeof(key), "nodelist.node.%d.ring0_addr", i);
-			if (cmap_get_string(m->cmap, key, &str) != CS_OK)
-				return false;
-		}
-		snprintf(out, outlen, "%s", str);
-		free(str);
-		return true;
+			return -1;
+		if (nodeid == id)
+			return i;
 	}
-	return false;
+	return -1;
+}
+
+/* nodelist.node.X.@field of node @id (the first of @field, @alt that is set). */
+static bool cmap_node_string(membership_t *m, uint32_t id, const char *field, const char *alt,
+			     char *out, size_t outlen)
+{
+	char key[CMAP_KEYNAME_MAXLEN];
+	int i = cmap_node_index(m, id);
+	char *str = NULL;
+
+	if (i < 0)
+		return false;
+	snprintf(key, sizeof(key), "nodelist.node.%d.%s", i, field);
+	if (cmap_get_string(m->cmap, key, &str) != CS_OK) {
+		if (!alt)
+			return false;
+		snprintf(key, sizeof(key), "nodelist.node.%d.%s", i, alt);
+		if (cmap_get_string(m->cmap, key, &str) != CS_OK)
+			return false;
+	}
+	snprintf(out, outlen, "%s", str);
+	free(str);
+	return true;
+}
+
+/* Node names come from corosync's nodelist: nodelist.node.X.{nodeid,name,ring0_addr}. */
+static bool cmap_lookup_name(membership_t *m, uint32_t id, char *out, size_t outlen)
+{
+	return cmap_node_string(m, id, "name", "ring0_addr", out, outlen);
+}
+
+bool membership_node_addr(membership_t *m, uint32_t id, char *out, size_t outlen)
+{
+	return cmap_node_string(m, id, "ring0_addr", NULL, out, outlen);
 }
 
 const char *membership_node_name(membership_t *m, uint32_t id)

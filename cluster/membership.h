@@ -63,6 +63,8 @@ uint32_t membership_leader(const membership_t *m);
 size_t membership_members(membership_t *m, struct member *out, size_t max);
 /* Name of node @id as corosync knows it; "node<id>" if unknown. */
 const char *membership_node_name(membership_t *m, uint32_t id);
+/* Node @id's ring0_addr in corosync's nodelist (an address or a host name); false if unknown. */
+bool membership_node_addr(membership_t *m, uint32_t id, char *out, size_t outlen);
 /* Why corosync is unavailable, for status output ("" when available). */
 const char *membership_unavailable_reason(const membership_t *m);
 

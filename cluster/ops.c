@@ -1,4 +1,4 @@
-#include "ops.h"
+#include "ops_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -7,27 +7,26 @@
 
 #include "jsonv.h"
 
-static const char *op_name(const json_t *op)
+const char *ops_op_name(const json_t *op)
 {
 	const char *s = json_string_value(json_object_get(op, "op"));
 
 	return s ? s : "?";
 }
 
-static const char *str_arg(const json_t *op, const char *key)
+const char *ops_str_arg(const json_t *op, const char *key)
 {
 	return json_string_value(json_object_get(op, key));
 }
 
-/* The VM named by "name", or NULL with @err. */
-static const struct vm_def *named_vm(const cluster_state_t *s, const json_t *op, char *err,
-				     size_t errlen)
+const struct vm_def *ops_named_vm(const cluster_state_t *s, const json_t *op, char *err,
+				  size_t errlen)
 {
-	const char *name = str_arg(op, "name");
+	const char *name = ops_str_arg(op, "name");
 	const struct vm_def *def;
 
 	if (!name || !vm_name_is_valid(name)) {
-		jv_fail(err, errlen, "%s: a valid VM name is needed", op_name(op));
+		jv_fail(err, errlen, "%s: a valid VM name is needed", ops_op_name(op));
 		return NULL;
 	}
 	def = state_vm_find(s, name);
@@ -138,28 +137,46 @@ int state_rule_check(const cluster_state_t *s, const struct rule *r, char *err, 
 
 /* --- client ops -------------------------------------------------------------- */
 
+/* The LUNs of @def (disks, then its state LUN) with what each is, for messages. */
+static size_t def_luns(const struct vm_def *def, const char **urls, char (*what)[32])
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < def->ndisks; i++) {
+		urls[n] = def->disks[i].url;
+		snprintf(what[n++], sizeof(what[0]), "disk %zu", i);
+	}
+	if (def->state_lun[0]) {
+		urls[n] = def->state_lun;
+		snprintf(what[n++], sizeof(what[0]), "the state LUN");
+	}
+	return n;
+}
+
 /* A LUN belongs to one disk of one VM: two writers on it would be the end of its data. */
 static int lun_taken(const cluster_state_t *s, const struct vm_def *def, char *err, size_t errlen)
 {
-	char a[1024], b[1024];
+	const char *mine[VM_MAX_DISKS + 1], *theirs[VM_MAX_DISKS + 1];
+	char mw[VM_MAX_DISKS + 1][32], tw[VM_MAX_DISKS + 1][32], a[1024], b[1024];
+	size_t n = def_luns(def, mine, mw), m;
 
-	for (size_t i = 0; i < def->ndisks; i++) {
-		vm_lun_identity(def->disks[i].url, a, sizeof(a));
-		for (size_t k = i + 1; k < def->ndisks; k++) {
-			vm_lun_identity(def->disks[k].url, b, sizeof(b));
+	for (size_t i = 0; i < n; i++) {
+		vm_lun_identity(mine[i], a, sizeof(a));
+		for (size_t k = i + 1; k < n; k++) {
+			vm_lun_identity(mine[k], b, sizeof(b));
 			if (!strcmp(a, b))
-				return jv_fail(err, errlen, "vm %s: disks %zu and %zu are the same LUN %s",
-					       def->name, i, k, def->disks[i].url);
+				return jv_fail(err, errlen, "vm %s: %s and %s are the same LUN %s",
+					       def->name, mw[i], mw[k], mine[i]);
 		}
 		for (size_t v = 0; v < state_vm_count(s); v++) {
 			const struct vm_def *o = state_vm_at(s, v);
 
-			for (size_t k = 0; k < o->ndisks; k++) {
-				vm_lun_identity(o->disks[k].url, b, sizeof(b));
+			m = def_luns(o, theirs, tw);
+			for (size_t k = 0; k < m; k++) {
+				vm_lun_identity(theirs[k], b, sizeof(b));
 				if (!strcmp(a, b)) {
-					jv_fail(err, errlen,
-						"vm %s: LUN %s is already disk %zu of vm %s", def->name,
-						def->disks[i].url, k, o->name);
+					jv_fail(err, errlen, "vm %s: LUN %s is already %s of vm %s",
+						def->name, mine[i], tw[k], o->name);
 					return -EEXIST;
 				}
 			}
@@ -202,7 +219,7 @@ static int op_vm_delete(cluster_state_t *s, const json_t *op, char *err, size_t 
 	rc = jv_check_keys(op, keys, "vm.delete", err, errlen);
 	if (rc)
 		return rc;
-	def = named_vm(s, op, err, errlen);
+	def = ops_named_vm(s, op, err, errlen);
 	if (!def)
 		return -ENOENT;
 	st = state_vm_status(s, def->name);
@@ -226,7 +243,7 @@ static int op_vm_want(cluster_state_t *s, const json_t *op, char *err, size_t er
 	rc = rc ?: jv_bool(op, "running", &running, err, errlen);
 	if (rc)
 		return rc;
-	def = named_vm(s, op, err, errlen);
+	def = ops_named_vm(s, op, err, errlen);
 	if (!def)
 		return -ENOENT;
 	st = state_vm_status_mut(s, def->name);
@@ -250,7 +267,7 @@ static int op_rule_add(cluster_state_t *s, const json_t *op, char *err, size_t e
 static int op_rule_del(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "op", "req", "name", NULL };
-	const char *name = str_arg(op, "name");
+	const char *name = ops_str_arg(op, "name");
 	int rc;
 
 	rc = jv_check_keys(op, keys, "rule.del", err, errlen);
@@ -295,7 +312,7 @@ static int op_fence_device(cluster_state_t *s, const json_t *op, bool add, char 
 		rc = fence_device_from_json(json_object_get(op, "device"), &dev, err, errlen);
 		rc = rc ?: fence_device_add(state_fence_conf_mut(s), &dev, err, errlen);
 	} else {
-		name = str_arg(op, "name");
+		name = ops_str_arg(op, "name");
 		if (!name)
 			return jv_fail(err, errlen, "fence.device.del: name missing");
 		rc = fence_device_del(state_fence_conf_mut(s), name, err, errlen);
@@ -393,7 +410,7 @@ static int op_acl(cluster_state_t *s, const json_t *op, bool add, char *err, siz
 		rc = acl_binding_from_json(json_object_get(op, "binding"), &b, err, errlen);
 		rc = rc ?: state_acl_add(s, &b, err, errlen);
 	} else {
-		name = str_arg(op, "name");
+		name = ops_str_arg(op, "name");
 		rc = name ? state_acl_del(s, name) : -EINVAL;
 		if (rc)
 			jv_fail(err, errlen, "binding %.64s does not exist", name ? name : "?");
@@ -410,7 +427,7 @@ static int op_node_hello(cluster_state_t *s, const json_t *op, const struct op_c
 {
 	static const char *const keys[] = { "op",	  "req",    "id",	 "name",
 					     "vcpus", "memory", "domain", "clearance",
-					     "watchdog_s", NULL };
+					     "watchdog_s", "mig_endpoint", "mig_key", NULL };
 	struct node_info n = { 0 }, *slot;
 	const char *cl;
 	int rc;
@@ -422,8 +439,14 @@ static int op_node_hello(cluster_state_t *s, const json_t *op, const struct op_c
 	rc = rc ?: jv_u64(op, "memory", &n.memory_mb, err, errlen);
 	rc = rc ?: jv_str(op, "domain", n.domain, sizeof(n.domain), err, errlen);
 	rc = rc ?: jv_uint(op, "watchdog_s", &n.watchdog_s, err, errlen);
+	rc = rc ?: jv_str(op, "mig_endpoint", n.mig_endpoint, sizeof(n.mig_endpoint), err, errlen);
+	rc = rc ?: jv_str(op, "mig_key", n.mig_key, sizeof(n.mig_key), err, errlen);
 	if (rc)
 		return rc;
+	if (n.mig_key[0] && strlen(n.mig_key) != 40)
+		return jv_fail(err, errlen, "node.hello: mig_key is not a Z85 CURVE key");
+	if (n.mig_endpoint[0] && strncmp(n.mig_endpoint, "tcp://", 6))
+		return jv_fail(err, errlen, "node.hello: mig_endpoint must be tcp://ADDR:PORT");
 	if (n.watchdog_s > 3600)
 		return jv_fail(err, errlen, "node.hello: watchdog_s out of range");
 	if (n.id != ctx->sender)
@@ -432,7 +455,7 @@ static int op_node_hello(cluster_state_t *s, const json_t *op, const struct op_c
 	if (!vm_name_is_valid(n.name) || !n.vcpus || !n.memory_mb)
 		return jv_fail(err, errlen, "node.hello of node %u: name, vcpus and memory needed",
 			       n.id);
-	cl = str_arg(op, "clearance");
+	cl = ops_str_arg(op, "clearance");
 	if (vm_class_parse(cl ? cl : "public", &n.clearance))
 		return jv_fail(err, errlen, "node %s: clearance '%.32s' unknown", n.name, cl);
 	for (size_t i = 0; i < state_node_count(s); i++) {
@@ -452,6 +475,8 @@ static int op_node_hello(cluster_state_t *s, const json_t *op, const struct op_c
 	memcpy(slot->domain, n.domain, sizeof(slot->domain));
 	slot->clearance = n.clearance;
 	slot->watchdog_s = n.watchdog_s;
+	memcpy(slot->mig_endpoint, n.mig_endpoint, sizeof(slot->mig_endpoint));
+	memcpy(slot->mig_key, n.mig_key, sizeof(slot->mig_key));
 	slot->ready = true;
 	state_bump(s);
 	return 0;
@@ -473,9 +498,9 @@ static int op_vm_report(cluster_state_t *s, const json_t *op, const struct op_ct
 	rc = rc ?: jv_str(op, "reason", reason, sizeof(reason), err, errlen);
 	if (rc)
 		return rc;
-	if (vm_event_parse(str_arg(op, "event"), &ev) || ev == VM_EVENT_NONE)
+	if (vm_event_parse(ops_str_arg(op, "event"), &ev) || ev == VM_EVENT_NONE)
 		return jv_fail(err, errlen, "vm.report: event unknown");
-	def = named_vm(s, op, err, errlen);
+	def = ops_named_vm(s, op, err, errlen);
 	if (!def)
 		return -ENOENT;
 	st = state_vm_status_mut(s, def->name);
@@ -501,7 +526,7 @@ static int leader_only(const json_t *op, const struct op_ctx *ctx, char *err, si
 	if (ctx->sender && ctx->sender == ctx->leader)
 		return 0;
 	jv_fail(err, errlen, "%s from node %u refused: only the leader (node %u) decides",
-		op_name(op), ctx->sender, ctx->leader);
+		ops_op_name(op), ctx->sender, ctx->leader);
 	return -EPERM;
 }
 
@@ -522,7 +547,7 @@ static int op_mgr_vm(cluster_state_t *s, const json_t *op, char *err, size_t err
 	rc = rc ?: jv_u64(op, "expect_epoch", &expect, err, errlen);
 	if (rc)
 		return rc;
-	def = named_vm(s, op, err, errlen);
+	def = ops_named_vm(s, op, err, errlen);
 	if (!def)
 		return -ENOENT;
 	st = state_vm_status_mut(s, def->name);
@@ -542,7 +567,7 @@ static int op_mgr_vm(cluster_state_t *s, const json_t *op, char *err, size_t err
 		return -ESTALE;
 	}
 	n = *st;
-	state = str_arg(op, "state");
+	state = ops_str_arg(op, "state");
 	if (state && vm_ha_state_parse(state, &n.state))
 		return jv_fail(err, errlen, "mgr.vm: state '%.32s' unknown", state);
 	rc = jv_u32(op, "node", &n.node, err, errlen);
@@ -579,8 +604,8 @@ static int op_mgr_node(cluster_state_t *s, const json_t *op, char *err, size_t e
 	rc = rc ?: jv_u64(op, "at_ms", &at, err, errlen);
 	if (rc)
 		return rc;
-	if (node_status_parse(str_arg(op, "expect"), &expect) ||
-	    node_status_parse(str_arg(op, "status"), &status))
+	if (node_status_parse(ops_str_arg(op, "expect"), &expect) ||
+	    node_status_parse(ops_str_arg(op, "status"), &status))
 		return jv_fail(err, errlen, "mgr.node: expect and status must be node states");
 	n = state_node_mut(s, id);
 	if (!n)
@@ -647,8 +672,12 @@ int state_apply(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, 
 
 	if (!json_is_object(op))
 		return jv_fail(err, errlen, "an op must be a JSON object");
-	if (!json_object_get(op, "who"))
-		return apply(s, op, ctx, err, errlen);
+	if (!json_object_get(op, "who")) {
+		rc = apply(s, op, ctx, err, errlen);
+		if (!rc)
+			mig_settle(s);
+		return rc;
+	}
 	/* "who" is for the audit log (the caller's), not part of the change */
 	copy = json_copy((json_t *)op);
 	if (!copy)
@@ -656,13 +685,15 @@ int state_apply(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, 
 	json_object_del(copy, "who");
 	rc = apply(s, copy, ctx, err, errlen);
 	json_decref(copy);
+	if (!rc)
+		mig_settle(s);
 	return rc;
 }
 
 static int apply(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, char *err,
 		 size_t errlen)
 {
-	const char *name = op_name(op);
+	const char *name = ops_op_name(op);
 	int rc;
 
 	if (!strcmp(name, "vm.create"))
@@ -692,6 +723,22 @@ static int apply(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx,
 		return op_node_hello(s, op, ctx, err, errlen);
 	if (!strcmp(name, "vm.report"))
 		return op_vm_report(s, op, ctx, err, errlen);
+	if (!strcmp(name, "vm.migrate"))
+		return op_vm_migrate(s, op, err, errlen);
+	if (!strcmp(name, "vm.migrate-cancel"))
+		return op_vm_migrate_cancel(s, op, err, errlen);
+	if (!strcmp(name, "mig.progress"))
+		return op_mig_progress(s, op, ctx, err, errlen);
+	if (!strcmp(name, "mig.handoff"))
+		return op_mig_handoff(s, op, ctx, err, errlen);
+	if (!strcmp(name, "mig.end"))
+		return op_mig_end(s, op, ctx, err, errlen);
+	if (!strcmp(name, "vm.save"))
+		return op_vm_save(s, op, err, errlen);
+	if (!strcmp(name, "vm.restore"))
+		return op_vm_restore(s, op, err, errlen);
+	if (!strcmp(name, "mig.saved"))
+		return op_mig_saved(s, op, ctx, err, errlen);
 	if (strncmp(name, "mgr.", 4))
 		return jv_fail(err, errlen, "unknown op '%.32s'", name);
 	rc = leader_only(op, ctx, err, errlen);
@@ -703,5 +750,7 @@ static int apply(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx,
 		return op_mgr_node(s, op, err, errlen);
 	if (!strcmp(name, "mgr.fenced"))
 		return op_mgr_fenced(s, op, ctx, err, errlen);
+	if (!strcmp(name, "mgr.mig"))
+		return op_mgr_mig(s, op, err, errlen);
 	return jv_fail(err, errlen, "unknown op '%.32s'", name);
 }

@@ -66,7 +66,7 @@ static int fill_vm(const cluster_state_t *s, struct plan_buf *b, size_t i,
 		p[k] = def->preferred[k];
 	v->preferred = p;
 	v->npreferred = def->npreferred;
-	if (!req->avoid && !def->npossible)
+	if (!req->avoid && !req->only && !def->npossible)
 		return 0;
 	/* possible nodes: the definition's (or every node), less the one to avoid */
 	p = names_take(b, def->npossible ? def->npossible : nn);
@@ -78,13 +78,16 @@ static int fill_vm(const cluster_state_t *s, struct plan_buf *b, size_t i,
 		for (size_t k = 0; k < def->npossible; k++) {
 			const struct node_info *n = state_node_by_name(s, def->possible[k]);
 
-			if (!n || n->id != req->avoid)
+			if (!n || (n->id != req->avoid && (!req->only || n->id == req->only)))
 				p[v->npossible++] = def->possible[k];
 		}
 	} else {
-		for (size_t k = 0; k < nn; k++)
-			if (state_node_at(s, k)->id != req->avoid)
-				p[v->npossible++] = state_node_at(s, k)->name;
+		for (size_t k = 0; k < nn; k++) {
+			const struct node_info *n = state_node_at(s, k);
+
+			if (n->id != req->avoid && (!req->only || n->id == req->only))
+				p[v->npossible++] = n->name;
+		}
 	}
 	/* an empty list would mean "any node": name one that does not exist instead */
 	if (!v->npossible)

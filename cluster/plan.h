@@ -22,6 +22,7 @@ enum plan_need {
 struct plan_vm_req {
 	enum plan_need need;
 	uint32_t avoid; /* PLAN_PLACE: a node it must not go to (0 none) */
+	uint32_t only;	/* PLAN_PLACE: the one node it may go to (0 any) */
 };
 
 struct plan_entry {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "jsonv.h"
+#include "migstate.h"
 
 struct vm_entry {
 	struct vm_def def;
@@ -37,6 +38,12 @@ static const struct cluster_settings default_settings = {
 	.mem_overcommit_pct = 100,
 	.restart_max = 3,
 	.restart_window_s = 300,
+	.mig_max_per_node = 2,
+	.mig_downtime_ms = 300,
+	.mig_bandwidth_mbps = 0,
+	.mig_compress = true,
+	.mig_threads = 1,
+	.mig_timeout_s = 600,
 };
 
 cluster_state_t *state_create(void)
@@ -583,7 +590,7 @@ int rule_from_json(const json_t *j, struct rule *r, char *err, size_t errlen)
 
 json_t *vm_status_to_json(const struct vm_status *st)
 {
-	return json_pack("{s:b,s:s,s:I,s:I,s:b,s:I,s:I,s:I,s:s,s:s,s:I,s:I,s:s}", "want_running",
+	json_t *j = json_pack("{s:b,s:s,s:I,s:I,s:b,s:I,s:I,s:I,s:s,s:s,s:I,s:I,s:s}", "want_running",
 			 st->want_running, "state", vm_ha_state_name(st->state), "node",
 			 (json_int_t)st->node, "epoch", (json_int_t)st->epoch, "takeover",
 			 st->takeover, "restarts", (json_int_t)st->restarts, "window_ms",
@@ -591,6 +598,16 @@ json_t *vm_status_to_json(const struct vm_status *st)
 			 "reason", st->reason, "event", vm_event_name(st->event), "event_epoch",
 			 (json_int_t)st->event_epoch, "event_node", (json_int_t)st->event_node,
 			 "event_reason", st->event_reason);
+
+	if (j && st->mig.id)
+		json_object_set_new(j, "mig", mig_status_to_json(&st->mig));
+	if (j && st->mig_last.id)
+		json_object_set_new(j, "mig_last", mig_last_status_to_json(&st->mig_last));
+	if (j && st->saved) {
+		json_object_set_new(j, "saved", json_true());
+		json_object_set_new(j, "saved_bytes", json_integer((json_int_t)st->saved_bytes));
+	}
+	return j;
 }
 
 static int vm_status_from_json(const json_t *j, struct vm_status *st, char *err, size_t errlen)
@@ -599,7 +616,9 @@ static int vm_status_from_json(const json_t *j, struct vm_status *st, char *err,
 					     "epoch",	     "takeover",   "restarts",
 					     "window_ms",    "failed_node", "reason",
 					     "event",	     "event_epoch", "event_node",
-					     "event_reason", NULL };
+					     "event_reason", "mig", "mig_last", "saved",
+					     "saved_bytes", NULL };
+	const json_t *mig = json_object_get(j, "mig"), *last = json_object_get(j, "mig_last");
 	const char *state, *event;
 	int rc;
 
@@ -622,23 +641,27 @@ static int vm_status_from_json(const json_t *j, struct vm_status *st, char *err,
 	rc = rc ?: jv_u32(j, "event_node", &st->event_node, err, errlen);
 	rc = rc ?: jv_str(j, "event_reason", st->event_reason, sizeof(st->event_reason), err,
 			  errlen);
+	rc = rc ?: jv_bool(j, "saved", &st->saved, err, errlen);
+	rc = rc ?: jv_u64(j, "saved_bytes", &st->saved_bytes, err, errlen);
 	if (rc)
 		return rc;
 	event = json_string_value(json_object_get(j, "event"));
 	if (vm_event_parse(event ? event : "none", &st->event))
 		return jv_fail(err, errlen, "status: event '%.32s' unknown", event);
-	return 0;
+	rc = mig ? mig_status_from_json(mig, &st->mig, err, errlen) : 0;
+	return rc ?: last ? mig_last_status_from_json(last, &st->mig_last, err, errlen) : 0;
 }
 
 json_t *node_info_to_json(const struct node_info *n)
 {
-	return json_pack("{s:I,s:s,s:I,s:I,s:s,s:s,s:b,s:s,s:b,s:I,s:I,s:I}", "id",
+	return json_pack("{s:I,s:s,s:I,s:I,s:s,s:s,s:b,s:s,s:b,s:I,s:I,s:I,s:s,s:s}", "id",
 			 (json_int_t)n->id, "name", n->name, "vcpus", (json_int_t)n->vcpus, "memory",
 			 (json_int_t)n->memory_mb, "domain", n->domain, "clearance",
 			 vm_class_name(n->clearance), "maintenance", n->maintenance, "state",
 			 node_status_name(n->status), "ready", n->ready, "fenced_ms",
 			 (json_int_t)n->fenced_ms, "left_ms", (json_int_t)n->left_ms, "watchdog_s",
-			 (json_int_t)n->watchdog_s);
+			 (json_int_t)n->watchdog_s, "mig_endpoint", n->mig_endpoint, "mig_key",
+			 n->mig_key);
 }
 
 static int node_info_from_json(const json_t *j, struct node_info *n, char *err, size_t errlen)
@@ -646,7 +669,7 @@ static int node_info_from_json(const json_t *j, struct node_info *n, char *err, 
 	static const char *const keys[] = { "id",	  "name",  "vcpus", "memory",
 					     "domain",	  "clearance", "maintenance",
 					     "state",	  "ready", "fenced_ms", "left_ms",
-					     "watchdog_s", NULL };
+					     "watchdog_s", "mig_endpoint", "mig_key", NULL };
 	const char *str;
 	int rc;
 
@@ -668,6 +691,8 @@ static int node_info_from_json(const json_t *j, struct node_info *n, char *err, 
 	rc = rc ?: jv_u64(j, "fenced_ms", &n->fenced_ms, err, errlen);
 	rc = rc ?: jv_u64(j, "left_ms", &n->left_ms, err, errlen);
 	rc = rc ?: jv_uint(j, "watchdog_s", &n->watchdog_s, err, errlen);
+	rc = rc ?: jv_str(j, "mig_endpoint", n->mig_endpoint, sizeof(n->mig_endpoint), err, errlen);
+	rc = rc ?: jv_str(j, "mig_key", n->mig_key, sizeof(n->mig_key), err, errlen);
 	if (rc)
 		return rc;
 	str = json_string_value(json_object_get(j, "clearance"));
@@ -702,16 +727,24 @@ static int fence_from_json(const json_t *j, struct fence_record *f, char *err, s
 
 json_t *settings_to_json(const struct cluster_settings *c)
 {
-	return json_pack("{s:I,s:I,s:I,s:I}", "cpu_overcommit_pct",
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:I,s:I}", "cpu_overcommit_pct",
 			 (json_int_t)c->cpu_overcommit_pct, "mem_overcommit_pct",
 			 (json_int_t)c->mem_overcommit_pct, "restart_max", (json_int_t)c->restart_max,
-			 "restart_window_s", (json_int_t)c->restart_window_s);
+			 "restart_window_s", (json_int_t)c->restart_window_s, "migrate_max_per_node",
+			 (json_int_t)c->mig_max_per_node, "migrate_downtime_ms",
+			 (json_int_t)c->mig_downtime_ms, "migrate_bandwidth_mbps",
+			 (json_int_t)c->mig_bandwidth_mbps, "migrate_compress", c->mig_compress,
+			 "migrate_threads", (json_int_t)c->mig_threads, "migrate_timeout_s",
+			 (json_int_t)c->mig_timeout_s);
 }
 
 int settings_from_json(const json_t *j, struct cluster_settings *c, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "cpu_overcommit_pct", "mem_overcommit_pct",
-					     "restart_max", "restart_window_s", NULL };
+					     "restart_max", "restart_window_s",
+					     "migrate_max_per_node", "migrate_downtime_ms",
+					     "migrate_bandwidth_mbps", "migrate_compress",
+					     "migrate_threads", "migrate_timeout_s", NULL };
 	int rc;
 
 	rc = jv_check_keys(j, keys, "settings", err, errlen);
@@ -719,8 +752,21 @@ int settings_from_json(const json_t *j, struct cluster_settings *c, char *err, s
 	rc = rc ?: jv_uint(j, "mem_overcommit_pct", &c->mem_overcommit_pct, err, errlen);
 	rc = rc ?: jv_uint(j, "restart_max", &c->restart_max, err, errlen);
 	rc = rc ?: jv_uint(j, "restart_window_s", &c->restart_window_s, err, errlen);
+	rc = rc ?: jv_uint(j, "migrate_max_per_node", &c->mig_max_per_node, err, errlen);
+	rc = rc ?: jv_uint(j, "migrate_downtime_ms", &c->mig_downtime_ms, err, errlen);
+	rc = rc ?: jv_uint(j, "migrate_bandwidth_mbps", &c->mig_bandwidth_mbps, err, errlen);
+	rc = rc ?: jv_bool(j, "migrate_compress", &c->mig_compress, err, errlen);
+	rc = rc ?: jv_uint(j, "migrate_threads", &c->mig_threads, err, errlen);
+	rc = rc ?: jv_uint(j, "migrate_timeout_s", &c->mig_timeout_s, err, errlen);
 	if (rc)
 		return rc;
+	if (c->mig_max_per_node < 1 || c->mig_max_per_node > 64 || c->mig_downtime_ms < 1 ||
+	    c->mig_downtime_ms > 600000 || c->mig_bandwidth_mbps > 1000000 || c->mig_threads < 1 ||
+	    c->mig_threads > 64 || c->mig_timeout_s < 5 || c->mig_timeout_s > 86400)
+		return jv_fail(err, errlen,
+			       "settings: migrate_max_per_node 1..64, migrate_downtime_ms 1..600000, "
+			       "migrate_bandwidth_mbps 0..1000000, migrate_threads 1..64, "
+			       "migrate_timeout_s 5..86400");
 	if (c->cpu_overcommit_pct < 10 || c->cpu_overcommit_pct > 10000 ||
 	    c->mem_overcommit_pct < 10 || c->mem_overcommit_pct > 1000)
 		return jv_fail(err, errlen, "settings: overcommit out of range");

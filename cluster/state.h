@@ -52,6 +52,62 @@ enum vm_event {
 	VM_EVENT_POWEROFF, /* the guest powered itself off */
 };
 
+/* --- migrations ---------------------------------------------------------------- */
+
+enum mig_mode {
+	MIG_LIVE,  /* pre-copy while the guest runs, then a short stop-and-copy */
+	MIG_QUICK, /* pause, copy everything, resume on the target */
+	MIG_SAVE,  /* pause, copy everything to the state LUN, stop (to 0) */
+};
+
+enum mig_phase {
+	MIG_NONE,
+	MIG_QUEUED,  /* asked; the leader starts it when both nodes have a free slot */
+	MIG_RUNNING, /* the source streams to the target; the VM runs on the source */
+	MIG_HANDOFF, /* the source stopped and released its LUNs: the target resumes it */
+};
+
+enum mig_result {
+	MIG_RESULT_NONE,
+	MIG_COMPLETED,
+	MIG_FAILED,
+	MIG_CANCELLED,
+};
+
+struct mig_progress {
+	uint64_t elapsed_ms;
+	uint64_t raw_bytes;	  /* of QEMU's stream */
+	uint64_t wire_bytes;	  /* after compression and framing */
+	uint64_t rate_bps;	  /* raw bytes per second, recent */
+	uint64_t remaining_bytes; /* QEMU's estimate of what is left */
+	uint64_t dirty_rate_pps;  /* pages dirtied per second */
+	uint64_t iteration;	  /* QEMU's dirty sync count */
+	uint64_t downtime_ms;	  /* QEMU's figure, once completed */
+	char qemu_status[24];
+};
+
+/* A migration in flight (id != 0). */
+struct vm_migration {
+	uint64_t id;
+	enum mig_mode mode;
+	enum mig_phase phase;
+	uint32_t from, to;
+	bool cancel;		/* an admin asked to cancel: the source stops it */
+	uint64_t asked_ms;	/* the requester's clock */
+	struct mig_progress progress;
+};
+
+/* How the last migration of a VM ended. */
+struct vm_mig_last {
+	uint64_t id;
+	enum mig_mode mode;
+	enum mig_result result;
+	uint32_t from, to;
+	uint64_t total_ms;
+	struct mig_progress progress;
+	char reason[STATE_REASON_MAX];
+};
+
 struct vm_status {
 	bool want_running;   /* desired: started (true) or stopped */
 	enum vm_ha_state state;
@@ -66,6 +122,10 @@ struct vm_status {
 	uint64_t event_epoch;
 	uint32_t event_node;
 	char event_reason[STATE_REASON_MAX];
+	struct vm_migration mig;
+	struct vm_mig_last mig_last;
+	bool saved;	      /* its state LUN holds its saved state: a start restores it */
+	uint64_t saved_bytes; /* of that state */
 };
 
 /* --- nodes ------------------------------------------------------------------ */
@@ -90,6 +150,8 @@ struct node_info {
 	uint64_t fenced_ms;    /* when the last fence of it was confirmed */
 	uint64_t left_ms;      /* when the leader saw it leave (fence-pending since) */
 	unsigned int watchdog_s; /* its watchdog timeout (0: none): self-fenced after it */
+	char mig_endpoint[64];	 /* "tcp://ADDR:PORT" of its migration server, "" none */
+	char mig_key[41];	 /* its CURVE public key (Z85), "" none */
 };
 
 /* --- rules ------------------------------------------------------------------ */
@@ -122,6 +184,12 @@ struct cluster_settings {
 	unsigned int mem_overcommit_pct;
 	unsigned int restart_max;	 /* restarts on one node within the window, then move */
 	unsigned int restart_window_s;
+	unsigned int mig_max_per_node;	/* migrations in flight per node, as source or target */
+	unsigned int mig_downtime_ms;	/* QEMU's downtime-limit for live migrations */
+	unsigned int mig_bandwidth_mbps; /* MiB/s, 0: no limit */
+	bool mig_compress;		/* LZ4 on the wire */
+	unsigned int mig_threads;	/* compression threads on the source */
+	unsigned int mig_timeout_s;	/* a migration taking longer is cancelled */
 };
 
 /* One fence of a node, as the leader recorded it. */
@@ -189,7 +257,19 @@ int node_status_parse(const char *s, enum node_status *st);
 const char *vm_event_name(enum vm_event ev);
 int vm_event_parse(const char *s, enum vm_event *ev);
 const char *rule_type_name(enum rule_type t);
+const char *mig_mode_name(enum mig_mode m);
+int mig_mode_parse(const char *s, enum mig_mode *m);
+const char *mig_phase_name(enum mig_phase p);
+const char *mig_result_name(enum mig_result r);
+/* The migration (in flight, or the last one) as the JSON hvctl shows; node names from @s. */
+json_t *mig_to_json(const cluster_state_t *s, const struct vm_migration *m);
+json_t *mig_last_to_json(const cluster_state_t *s, const struct vm_mig_last *l);
+/* A migration's progress as ops carry it (mig.progress, mig.handoff, mig.end). */
+json_t *mig_progress_to_json(const struct mig_progress *p);
 int rule_type_parse(const char *s, enum rule_type *t);
+
+/* Migrations in flight on node @id, as source or target (queued ones not counted). */
+unsigned int state_migrations_on(const cluster_state_t *s, uint32_t id);
 
 /* Rules and node infos as JSON and back (strict: unknown keys, bad types refused). */
 json_t *rule_to_json(const struct rule *r);

@@ -399,6 +399,20 @@ static int disk_from_json(json_t *v, size_t i, struct vm_disk *disk, char *err, 
 	return 0;
 }
 
+static int f_state_lun(const struct field *f, json_t *v, struct vm_def *d, char *err,
+		       size_t errlen)
+{
+	if (!json_is_string(v) ||
+	    copy_text("state_lun", v, d->state_lun, sizeof(d->state_lun), err, errlen))
+		return fail(err, errlen, "state_lun: needs a URL of at most %d characters",
+			    VM_URL_MAX - 1);
+	if (d->state_lun[0] && !url_shape_ok(d->state_lun))
+		return fail(err, errlen,
+			    "state_lun: '%s' is not an iSCSI URL (expected iscsi://HOST[:PORT]/IQN/LUN)",
+			    d->state_lun);
+	return 0;
+}
+
 static int f_disks(const struct field *f, json_t *v, struct vm_def *d, char *err, size_t errlen)
 {
 	size_t i;
@@ -525,6 +539,7 @@ static const struct field fields[] = {
 	TEXT("kernel", kernel, f_path),
 	TEXT("initrd", initrd, f_path),
 	TEXT("append", append, f_text),
+	{ "state_lun", f_state_lun, 0, 0, false },
 	{ "priority", f_priority, 0, 0, false },
 	{ "ha", f_bool, offsetof(struct vm_def, ha), 0, false },
 	{ "fence_storage", f_bool, offsetof(struct vm_def, fence_storage), 0, false },
@@ -632,10 +647,10 @@ json_t *vm_def_to_json(const struct vm_def *d)
 	for (size_t i = 0; nics && i < d->nnics; i++)
 		json_array_append_new(nics, json_pack("{s:s,s:s}", "bridge", d->nics[i].bridge,
 						      "mac", d->nics[i].mac));
-	j = json_pack("{s:s,s:s,s:i,s:I,s:o,s:o,s:s,s:s,s:s,s:s,s:b,s:b,s:s,s:s,s:s,s:s,s:s,s:o,s:o}",
+	j = json_pack("{s:s,s:s,s:i,s:I,s:o,s:o,s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:s,s:s,s:s,s:s,s:s,s:o,s:o}",
 		      "name", d->name, "uuid", d->uuid, "vcpus", (int)d->vcpus, "memory",
 		      (json_int_t)d->memory_mb, "disks", disks, "nics", nics, "kernel", d->kernel,
-		      "initrd", d->initrd, "append", d->append, "priority",
+		      "initrd", d->initrd, "append", d->append, "state_lun", d->state_lun, "priority",
 		      vm_priority_name(d->priority), "ha", d->ha, "fence_storage", d->fence_storage,
 		      "owner", d->owner, "contact", d->contact, "app", d->app, "tier", d->tier,
 		      "classification", vm_class_name(d->classification), "preferred",

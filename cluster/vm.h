@@ -63,6 +63,7 @@ struct vm_def {
 	char kernel[VM_PATH_MAX]; /* direct boot when set */
 	char initrd[VM_PATH_MAX];
 	char append[VM_APPEND_MAX];
+	char state_lun[VM_URL_MAX]; /* save/restore: where `vm save` writes its state; "" none */
 	enum vm_priority priority;
 	bool ha;
 	/* false: the admin accepts LUNs without persistent reservations; only power fencing protects it */

@@ -71,6 +71,8 @@ struct hv_spec {
 	const char *qemu_binary; /* NULL: HV_QEMU_DEFAULT, looked up in PATH */
 	bool start_paused;	 /* stay paused when ready (else the driver sends cont) */
 	bool incoming_defer;	 /* -incoming defer: wait for an incoming migration */
+	int incoming_fd;	 /* with incoming_defer, >= 3: an fd QEMU inherits, for
+				  * migrate-incoming "fd:N"; 0: none */
 };
 
 struct hv_caps {
@@ -206,6 +208,10 @@ const char *qemu_event_name(enum qemu_event ev);
  * exited, -EINVAL, -ENOMEM (then @cb is never called).
  */
 int qemu_vm_qmp(qemu_vm_t *vm, const char *cmd, json_t *args, qemu_qmp_fn cb, void *arg);
+
+/* The same, passing a copy of @fd with it (for getfd); @fd stays the caller's. */
+int qemu_vm_qmp_fd(qemu_vm_t *vm, const char *cmd, json_t *args, int fd, qemu_qmp_fn cb,
+		   void *arg);
 
 /* Pause (QMP stop) and resume (QMP cont); as qemu_vm_qmp(). */
 int qemu_vm_pause(qemu_vm_t *vm, qemu_qmp_fn cb, void *arg);

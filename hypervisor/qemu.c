@@ -208,8 +208,8 @@ static void on_reply(json_t *result, const char *err_class, const char *err_desc
 	put(vm);
 }
 
-static int send_cmd(qemu_vm_t *vm, const char *cmd, json_t *args, qemu_qmp_fn cb, void *arg,
-		    bool user_stop)
+static int send_cmd_fd(qemu_vm_t *vm, const char *cmd, json_t *args, int fd, qemu_qmp_fn cb,
+		       void *arg, bool user_stop)
 {
 	struct pending *p;
 	int rc;
@@ -222,13 +222,25 @@ static int send_cmd(qemu_vm_t *vm, const char *cmd, json_t *args, qemu_qmp_fn cb
 	if (!p)
 		return -ENOMEM;
 	*p = (struct pending){.vm = vm, .cb = cb, .arg = arg, .user_stop = user_stop};
-	rc = qmp_client_send(vm->qmp, cmd, args, on_reply, p);
+	rc = qmp_client_send_fd(vm->qmp, cmd, args, fd, on_reply, p);
 	if (rc) {
 		free(p);
 		return rc;
 	}
 	vm->user_stops += user_stop;
 	return 0;
+}
+
+static int send_cmd(qemu_vm_t *vm, const char *cmd, json_t *args, qemu_qmp_fn cb, void *arg,
+		    bool user_stop)
+{
+	return send_cmd_fd(vm, cmd, args, -1, cb, arg, user_stop);
+}
+
+int qemu_vm_qmp_fd(qemu_vm_t *vm, const char *cmd, json_t *args, int fd, qemu_qmp_fn cb,
+		   void *arg)
+{
+	return send_cmd_fd(vm, cmd, args, fd, cb, arg, false);
 }
 
 int qemu_vm_qmp(qemu_vm_t *vm, const char *cmd, json_t *args, qemu_qmp_fn cb, void *arg)

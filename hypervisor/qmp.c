@@ -9,6 +9,7 @@
 #include "qmp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -192,6 +193,7 @@ struct qmp_cmd {
 	size_t len;
 	qmp_reply_fn cb;
 	void *arg;
+	int fd; /* passed with the command's first byte (SCM_RIGHTS), -1 none; ours to close */
 };
 
 struct cmd_list {
@@ -259,6 +261,8 @@ static struct qmp_cmd *list_take(struct cmd_list *l, uint64_t id)
 
 static void cmd_free(struct qmp_cmd *cmd)
 {
+	if (cmd->fd >= 0)
+		close(cmd->fd);
 	free(cmd->line);
 	free(cmd);
 }
@@ -409,14 +413,54 @@ static int out_append(qmp_client_t *c, const char *data, size_t len)
 	return 0;
 }
 
+/*
+ * The first byte of @cmd's line goes alone with its fd as SCM_RIGHTS, so
+ * QEMU has the fd when it parses the command (getfd, add-fd); the rest
+ * goes the normal way. Only with nothing else pending before it.
+ */
+static int send_with_fd(qmp_client_t *c, struct qmp_cmd *cmd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = cmd->line, .iov_len = 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			      .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	ssize_t n;
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &cmd->fd, sizeof(int));
+	do
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	close(cmd->fd);
+	cmd->fd = -1;
+	return out_append(c, cmd->line + 1, cmd->len - 1);
+}
+
 /* Ready: every queued command goes out, in order. */
 static void flush_queue(qmp_client_t *c)
 {
 	struct qmp_cmd *cmd;
+	int rc;
 
 	while (c->phase == PH_READY && (cmd = c->queue.head)) {
-		if (out_append(c, cmd->line, cmd->len))
+		if (cmd->fd >= 0) {
+			if (c->out_len)
+				return; /* write_out() calls us again once the bytes before it left */
+			rc = send_with_fd(c, cmd);
+			if (rc == -EAGAIN)
+				return;
+			if (rc) {
+				brokenf(c, "passing an fd to QEMU: %s", strerror(-rc));
+				return;
+			}
+		} else if (out_append(c, cmd->line, cmd->len)) {
 			return; /* no memory: stays queued, retried on the next send */
+		}
 		c->queue.head = cmd->next;
 		if (!c->queue.head)
 			c->queue.tail = &c->queue.head;
@@ -447,6 +491,12 @@ static char *serialize(const char *cmd, json_t *args, uint64_t id, size_t *len)
 
 int qmp_client_send(qmp_client_t *c, const char *cmd, json_t *args, qmp_reply_fn cb, void *arg)
 {
+	return qmp_client_send_fd(c, cmd, args, -1, cb, arg);
+}
+
+int qmp_client_send_fd(qmp_client_t *c, const char *cmd, json_t *args, int fd, qmp_reply_fn cb,
+		       void *arg)
+{
 	struct qmp_cmd *q;
 
 	if (c->dead || !cmd || !cmd[0] || (args && !json_is_object(args)))
@@ -454,9 +504,16 @@ int qmp_client_send(qmp_client_t *c, const char *cmd, json_t *args, qmp_reply_fn
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;
+	q->fd = -1;
+	if (fd >= 0 && (q->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+		free(q);
+		return -errno;
+	}
 	q->id = c->next_id++;
 	q->line = serialize(cmd, args, q->id, &q->len);
 	if (!q->line) {
+		if (q->fd >= 0)
+			close(q->fd);
 		free(q);
 		return -ENOMEM;
 	}
@@ -623,8 +680,10 @@ static void write_out(qmp_client_t *c)
 	}
 	memmove(c->out, c->out + off, c->out_len - off);
 	c->out_len -= off;
-	if (!c->out_len)
+	if (!c->out_len) {
 		set_events(c, POLLIN);
+		flush_queue(c); /* a command with an fd waited for the bytes before it */
+	}
 }
 
 static int32_t on_fd(int32_t fd, int32_t revents, void *data)

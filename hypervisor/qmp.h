@@ -93,5 +93,8 @@ void qmp_client_drain(qmp_client_t *c);
 void qmp_client_fail_all(qmp_client_t *c, const char *err_class, const char *desc);
 /* Queue @cmd with @args (object or NULL, borrowed). 0, -EINVAL or -ENOMEM. */
 int qmp_client_send(qmp_client_t *c, const char *cmd, json_t *args, qmp_reply_fn cb, void *arg);
+/* The same, passing a copy of @fd along (SCM_RIGHTS), for getfd and add-fd; -errno if dup fails. */
+int qmp_client_send_fd(qmp_client_t *c, const char *cmd, json_t *args, int fd, qmp_reply_fn cb,
+		       void *arg);
 
 #endif

@@ -67,7 +67,7 @@ struct child_ctx {
 	uid_t uid;
 	gid_t gid;
 	int dirfd, nullfd, errfd, report_fd;
-	int keep[HV_NICS_MAX]; /* tap fds, inherited by QEMU */
+	int keep[HV_NICS_MAX + 1]; /* tap fds and the incoming stream, inherited by QEMU */
 	size_t nkeep;
 	long max_fd;
 };
@@ -280,6 +280,13 @@ int hv_spawn(const struct hv_spec *s, char *const argv[], struct hv_proc *out, c
 			}
 			x.keep[x.nkeep++] = s->nics[i].tap_fd;
 		}
+	if (s->incoming_defer && s->incoming_fd > 0) {
+		if (fcntl(s->incoming_fd, F_GETFD) < 0) {
+			snprintf(err, errlen, "incoming migration fd %d is not open", s->incoming_fd);
+			return -EBADF;
+		}
+		x.keep[x.nkeep++] = s->incoming_fd;
+	}
 	x.max_fd = sysconf(_SC_OPEN_MAX);
 	if (x.max_fd <= 0 || x.max_fd > 65536)
 		x.max_fd = 65536;

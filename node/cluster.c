@@ -13,6 +13,7 @@
  */
 #include "hvnoded.h"
 #include "statefile.h"
+#include "vmmig.h"
 #include "vmrun.h"
 
 #include <errno.h>
@@ -129,6 +130,14 @@ static struct reported *reported_of(struct hvnoded *d, const char *name)
 	r->next = d->agent->reported;
 	d->agent->reported = r;
 	return r;
+}
+
+void agent_vm_starting(struct hvnoded *d, const char *name, uint64_t epoch)
+{
+	struct reported *rp = reported_of(d, name);
+
+	if (rp)
+		rp->start_epoch = epoch;
 }
 
 /* The state shows the report: it arrived. */
@@ -329,11 +338,20 @@ int cluster_submit(struct hvnoded *d, json_t *op, struct ipc_request *req, int k
 	return 0;
 }
 
-int cluster_send_audit(struct hvnoded *d, json_t *op)
+int cluster_send(struct hvnoded *d, json_t *op)
 {
+	int rc;
+
 	if (!d->agent || !membership_is_quorate(d->membership))
 		return -EAGAIN;
-	return repl_submit(d->agent->repl, op);
+	rc = repl_submit(d->agent->repl, op);
+	flush_soon(d);
+	return rc;
+}
+
+int cluster_send_audit(struct hvnoded *d, json_t *op)
+{
+	return cluster_send(d, op);
 }
 
 /* Our own op came back: answer or keep waiting for the VM. */
@@ -401,6 +419,14 @@ static json_t *vm_show_json(struct hvnoded *d, const struct vm_def *def)
 		json_object_set_new(j, "epoch", json_integer((json_int_t)st->epoch));
 		json_object_set_new(j, "want_running", json_boolean(st->want_running));
 		json_object_set_new(j, "ha_reason", json_string(st->reason));
+		json_object_set_new(j, "saved", json_boolean(st->saved));
+		if (st->saved)
+			json_object_set_new(j, "saved_bytes", json_integer((json_int_t)st->saved_bytes));
+		if (st->mig.id)
+			json_object_set_new(j, "migration", mig_to_json(d->state, &st->mig));
+		if (st->mig_last.id)
+			json_object_set_new(j, "last_migration",
+					    mig_last_to_json(d->state, &st->mig_last));
 	}
 	return j;
 }
@@ -435,7 +461,11 @@ static bool stop_strays(struct hvnoded *d)
 	for (struct vm_run_iter it = { 0 }; vmrun_next(d, &it);) {
 		const struct vm_status *st = state_vm_status(d->state, it.name);
 
-		if (assigned_here(d, st) && st->epoch == it.epoch)
+		if (assigned_here(d, st) && st->epoch == it.epoch && !it.incoming)
+			continue;
+		/* the target of a migration in flight (or handed over, resuming here) */
+		if (it.incoming && st && st->mig.id == it.incoming && st->mig.to == my_id(d) &&
+		    (st->mig.phase == MIG_RUNNING || st->mig.phase == MIG_HANDOFF))
 			continue;
 		clean = false;
 		if (!it.stopping) {
@@ -504,7 +534,7 @@ static void start_assigned(struct hvnoded *d)
 			continue; /* not counted online yet: start nothing */
 		rp->start_epoch = st->epoch;
 		n = preemptable(d, keys);
-		if (vmrun_start(d, def, st->epoch, keys, n, err, sizeof(err)))
+		if (vmrun_start(d, def, st->epoch, keys, n, st->saved, err, sizeof(err)))
 			report(d, def->name, st->epoch, VM_EVENT_FAILED, err);
 	}
 }
@@ -518,13 +548,14 @@ static void say_hello(struct hvnoded *d)
 
 	if ((n && n->ready) || d->agent->hello_sent)
 		return;
-	op = json_pack("{s:s,s:I,s:s,s:I,s:I,s:s,s:s,s:I}", "op", "node.hello", "id",
+	op = json_pack("{s:s,s:I,s:s,s:I,s:I,s:s,s:s,s:I,s:s,s:s}", "op", "node.hello", "id",
 		       (json_int_t)my_id(d), "name", d->cfg.node_name, "vcpus",
 		       (json_int_t)(d->cfg.node_vcpus ? d->cfg.node_vcpus : (cpus > 0 ? cpus : 1)),
 		       "memory", (json_int_t)d->cfg.node_memory_mb, "domain",
 		       d->cfg.node_domain ? d->cfg.node_domain : "", "clearance",
 		       d->cfg.node_clearance ? d->cfg.node_clearance : "public", "watchdog_s",
-		       (json_int_t)watchdog_timeout(d));
+		       (json_int_t)watchdog_timeout(d), "mig_endpoint", vmmig_endpoint(d), "mig_key",
+		       vmmig_pubkey(d));
 	rc = op ? repl_submit(d->agent->repl, op) : -ENOMEM;
 	json_decref(op);
 	if (rc)
@@ -753,6 +784,7 @@ static void reconcile(void *data)
 		say_hello(d);
 	reports_retry(d);
 	start_assigned(d);
+	vmmig_reconcile(d);
 	run_manager(d);
 	check_waiters(d, false);
 	flush_soon(d);

@@ -3,6 +3,7 @@
  * and returns a JSON result or an error naming the object and the cause.
  */
 #include "hvnoded.h"
+#include "vmmig.h"
 #include "proto.h"
 
 #include <errno.h>
@@ -107,6 +108,8 @@ static json_t *cmd_status(struct hvnoded *d, struct ipc_request *req, json_t *ar
 				       d->cfg.node_name);
 		json_object_set_new(res, "reservation_key", json_string(key));
 		json_object_set_new(res, "initiator", json_string(initiator));
+		json_object_set_new(res, "migration_endpoint", json_string(vmmig_endpoint(d)));
+		json_object_set_new(res, "migration_key", json_string(vmmig_pubkey(d)));
 	}
 	json_object_set_new(res, "nodes", status_nodes(d));
 	json_object_set_new(res, "vms", status_vms(d));
@@ -161,6 +164,10 @@ static const struct {
 	{ "vm.shutdown", cmd_vm_shutdown, ACL_OPERATOR },
 	{ "vm.pause", cmd_vm_pause, ACL_OPERATOR },
 	{ "vm.resume", cmd_vm_resume, ACL_OPERATOR },
+	{ "vm.migrate", cmd_vm_migrate, ACL_OPERATOR },
+	{ "vm.migrate-cancel", cmd_vm_migrate_cancel, ACL_OPERATOR },
+	{ "vm.save", cmd_vm_save, ACL_OPERATOR },
+	{ "vm.restore", cmd_vm_restore, ACL_OPERATOR },
 	{ "vm.explain", cmd_vm_explain, ACL_VIEWER },
 	{ "rule.add", cmd_rule_add, ACL_ADMIN },
 	{ "rule.list", cmd_rule_list, ACL_VIEWER },

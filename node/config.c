@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -30,6 +31,7 @@ enum key_type {
 	KEY_MEMORY_MB,	/* 1..16777216 */
 	KEY_SECONDS,	/* 0..3600 */
 	KEY_CLASS,	/* public, internal, confidential, secret */
+	KEY_ADDRESS,	/* an IPv4 or IPv6 address */
 };
 
 struct key_def {
@@ -64,6 +66,8 @@ static const struct key_def keys[] = {
 	{ "vm", "qemu", KEY_PATH, CFG_OFF(qemu) },
 	{ "vm", "nbdkit", KEY_PATH, CFG_OFF(nbdkit) },
 	{ "vm", "nbdkit_plugin", KEY_PATH, CFG_OFF(nbdkit_plugin) },
+	{ "migrate", "address", KEY_ADDRESS, CFG_OFF(mig_address) },
+	{ "migrate", "port", KEY_COUNT, CFG_OFF(mig_port) },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -204,6 +208,14 @@ static int set_value(struct parser *p, struct hv_config *cfg, const struct key_d
 				       "secret",
 				    k->section, k->key, value);
 		return set_string(p, field, value);
+	case KEY_ADDRESS: {
+		unsigned char buf[sizeof(struct in6_addr)];
+
+		if (inet_pton(AF_INET, value, buf) != 1 && inet_pton(AF_INET6, value, buf) != 1)
+			return fail(p, "[%s] %s: '%s' is not an IPv4 or IPv6 address", k->section,
+				    k->key, value);
+		return set_string(p, field, value);
+	}
 	case KEY_UID:
 	case KEY_COUNT:
 	case KEY_MEMORY_MB:
@@ -251,8 +263,9 @@ static int parse_line(struct parser *p, struct hv_config *cfg, char *line, char 
 		*end = '\0';
 		s = trim(s + 1);
 		if (strcmp(s, "node") && strcmp(s, "cluster") && strcmp(s, "log") && strcmp(s, "vm") &&
-		    strcmp(s, "watchdog"))
-			return fail(p, "unknown section [%s] (known: node, cluster, log, vm, watchdog)",
+		    strcmp(s, "watchdog") && strcmp(s, "migrate"))
+			return fail(p, "unknown section [%s] (known: node, cluster, log, vm, watchdog, "
+				       "migrate)",
 				    s);
 		snprintf(section, seclen, "%s", s);
 		return 0;
@@ -325,6 +338,10 @@ static int set_defaults(struct parser *p, struct hv_config *cfg)
 		cfg->vm_uid_count = 1000;
 	if ((unsigned long long)cfg->vm_uid_base + cfg->vm_uid_count > 4294967295ULL)
 		return fail(p, "[vm] uid_base + uid_count exceeds the uid range");
+	if (!cfg->mig_port)
+		cfg->mig_port = 7790;
+	if (cfg->mig_port > 65535)
+		return fail(p, "[migrate] port must be 1..65535");
 	if (!cfg->cluster_name)
 		return fail(p, "[cluster] name is mandatory and missing");
 	if (cfg->log_target == HV_LOG_FILE && !cfg->log_file)
@@ -399,5 +416,6 @@ void hv_config_free(struct hv_config *cfg)
 	free(cfg->node_domain);
 	free(cfg->watchdog_device);
 	free(cfg->node_clearance);
+	free(cfg->mig_address);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -42,6 +42,9 @@ struct hv_config {
 	unsigned int quorum_loss_stop_s; /* [cluster] quorum_loss_stop_s: stop VMs after (0) */
 	char *watchdog_device;	   /* [watchdog] device: none by default */
 	unsigned int watchdog_timeout_s; /* [watchdog] timeout_s: default 10 */
+	char *mig_address;	   /* [migrate] address: where peers reach our migration server;
+				    * default: this node's ring0_addr in corosync's nodelist */
+	unsigned int mig_port;	   /* [migrate] port: default 7790 */
 };
 
 #ifndef HV_PLUGIN_DIR

@@ -35,6 +35,10 @@ const char hvctl_main_help[] =
 	"  vm console-log NAME    the end of a VM's serial console\n"
 	"  vm delete NAME         remove a stopped VM's definition (its disks stay)\n"
 	"  vm explain NAME        where a VM runs and why; what placement says now\n"
+	"  vm migrate NAME [--to NODE] [--wait|--watch]\n"
+	"                         move a running VM to another node (see\n"
+	"                         'hvctl vm migrate --help')\n"
+	"  vm migrate-cancel NAME cancel a VM's migration\n"
 	"  rule add|list|show|del placement rules (see 'hvctl help rule')\n"
 	"  plan --fail NODE[,..]  what if nodes failed: where their VMs would go\n"
 	"  settings [KEY=VALUE..] cluster-wide settings: overcommit, restart limit\n"
@@ -57,7 +61,8 @@ const char hvctl_main_help[] =
 	"  0  success\n"
 	"  1  hvnoded reported an error (the message says which object and why)\n"
 	"  2  usage error (unknown command or option, bad argument)\n"
-	"  3  hvnoded is not reachable (the message names the IPC socket and the cause)\n";
+	"  3  hvnoded is not reachable (the message names the IPC socket and the cause)\n"
+	"  4  a wait timed out (vm migrate --wait): what it waited for goes on\n";
 
 static const char status_help[] =
 	"Usage: hvctl status [--json]\n"
@@ -202,6 +207,13 @@ static const char settings_help[] =
 	"  restart_max          restarts of a failed VM on its node within the window,\n"
 	"                       then it moves once, then it goes to error (default 3)\n"
 	"  restart_window_s     that window in seconds (default 300)\n"
+	"  migrate_max_per_node migrations in flight per node, as source or target; more\n"
+	"                       wait in a queue (default 2)\n"
+	"  migrate_downtime_ms  the longest pause a live migration may make (default 300)\n"
+	"  migrate_bandwidth_mbps  MiB/s a migration may use, 0 no limit (default 0)\n"
+	"  migrate_compress     LZ4 on the wire: yes or no (default yes)\n"
+	"  migrate_threads      compression threads on the source (default 1)\n"
+	"  migrate_timeout_s    a migration that takes longer is cancelled (default 600)\n"
 	"Example: hvctl settings cpu_overcommit_pct=200 restart_max=5\n";
 
 static int do_settings(struct ctl *ctl, int argc, char **argv)
@@ -221,9 +233,15 @@ static int do_settings(struct ctl *ctl, int argc, char **argv)
 			rc = usage_error(settings_help, "settings: '%s' is not KEY=VALUE", argv[i]);
 			goto out;
 		}
+		if (!strcmp(eq + 1, "yes") || !strcmp(eq + 1, "no")) {
+			*eq = '\0';
+			json_object_set_new(set, argv[i], json_boolean(eq[1] == 'y'));
+			continue;
+		}
 		n = strtoll(eq + 1, &end, 10);
 		if (!eq[1] || *end || n < 0) {
-			rc = usage_error(settings_help, "settings: '%s' is not a number", eq + 1);
+			rc = usage_error(settings_help, "settings: '%s' is not a number (or yes/no)",
+					 eq + 1);
 			goto out;
 		}
 		*eq = '\0';
@@ -243,8 +261,12 @@ static int do_settings(struct ctl *ctl, int argc, char **argv)
 	if (ctl->json) {
 		print_json(res);
 	} else {
-		json_object_foreach(res, key, v)
-			printf("%-20s %lld\n", key, (long long)json_integer_value(v));
+		json_object_foreach(res, key, v) {
+			if (json_is_boolean(v))
+				printf("%-22s %s\n", key, yesno(v));
+			else
+				printf("%-22s %lld\n", key, (long long)json_integer_value(v));
+		}
 	}
 	json_decref(res);
 out:

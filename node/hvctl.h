@@ -3,12 +3,15 @@
 #define HV_NODE_HVCTL_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
 #define EXIT_DAEMON_ERROR 1
 #define EXIT_USAGE 2
 #define EXIT_UNREACHABLE 3
+#define EXIT_TIMEOUT 4 /* a --wait gave up; what it waited for goes on */
 
 struct ctl {
 	const char *ipc_name;
@@ -37,6 +40,13 @@ int call(const struct ctl *ctl, const char *cmd, json_t *args, json_t **res);
 void print_json(json_t *obj);
 
 int hvctl_vm(struct ctl *ctl, int argc, char **argv);
+/*
+ * "vm SUBCOMMAND NAME [--json]" (argv[0] the subcommand): send @cmd {"name": NAME}.
+ * -1 with *res the reply (caller decrefs) and argv[optind] NAME, or the exit code
+ * (0 after --help, usage error, the daemon's error, printed).
+ */
+int hvctl_vm_call(struct ctl *ctl, int argc, char **argv, const char *help, const char *cmd,
+		  json_t **res);
 extern const char hvctl_acl_help[];
 extern const char hvctl_audit_help[];
 int hvctl_acl(struct ctl *ctl, int argc, char **argv);
@@ -48,6 +58,17 @@ int hvctl_vm_explain(struct ctl *ctl, int argc, char **argv);
 /* hvctl_fence.c: fence device|level|history, and node list|fence|confirm-fenced. */
 int hvctl_fence(struct ctl *ctl, int argc, char **argv);
 int hvctl_node(struct ctl *ctl, int argc, char **argv);
+/* hvctl_migrate.c: vm migrate, vm migrate-cancel (argv[0] the subcommand). */
+int hvctl_vm_migrate(struct ctl *ctl, int argc, char **argv);
+int hvctl_vm_migrate_cancel(struct ctl *ctl, int argc, char **argv);
+/* vm list's STATE of @vm: "migrating->NODE" while a migration is on, else its state. */
+const char *ctl_mig_state(json_t *vm, char *buf, size_t len);
+/* vm show's lines on @vm's migration and on its last one; nothing when it has neither. */
+void ctl_mig_show(json_t *vm);
+/* @mig's progress: "elapsed 1.2 s, sent 1.0 GiB, wire ..., iteration 3" ("-": not known). */
+const char *ctl_mig_progress(json_t *mig, char *buf, size_t len);
+/* How @last (a "last_migration") of VM @name ended, in one line; @vm says where it runs now. */
+const char *ctl_mig_result(const char *name, json_t *vm, json_t *last, char *buf, size_t len);
 
 /* Rows of strings, the first the header; printed aligned (hvctl_table.c). */
 #define CTL_TABLE_COLS 9
@@ -65,6 +86,8 @@ void ctl_table_print(struct ctl_table *t, const char *indent);
 const char *ctl_str(json_t *o, const char *key);
 /* ["a","b"] -> "a,b" into @buf (cut at @len). */
 const char *ctl_join(json_t *a, char *buf, size_t len);
+/* @bytes for people: "812 B", "41.2 MiB", "1.5 GiB". */
+const char *ctl_size(uint64_t bytes, char *buf, size_t len);
 /* The daemon may run elsewhere (another cwd): @p made absolute when it exists. */
 json_t *ctl_abs_path(const char *p);
 

@@ -1,4 +1,4 @@
-/* Small pieces every hvctl command family uses: aligned tables, JSON fields, paths. */
+/* Small pieces every hvctl command family uses: aligned tables, JSON fields, sizes, paths. */
 #include "hvctl.h"
 
 #include <limits.h>
@@ -77,6 +77,25 @@ const char *ctl_join(json_t *a, char *buf, size_t len)
 			break;
 		off += (size_t)n;
 	}
+	return buf;
+}
+
+const char *ctl_size(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double v = (double)bytes / 1024;
+	size_t u = 0;
+
+	if (bytes < 1024) {
+		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+		return buf;
+	}
+	/* 1023.96 KiB would print as "1024.0 KiB": take the next unit a little early */
+	while (v >= 1023.95 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.1f %s", v, unit[u]);
 	return buf;
 }
 

@@ -16,7 +16,7 @@ const char hvctl_vm_help[] =
 	"            [--priority high|medium|low] [--ha on|off] [--no-fence-storage]\n"
 	"            [--owner O] [--contact C] [--app A] [--tier T]\n"
 	"            [--class public|internal|confidential|secret]\n"
-	"            [--prefer N1,N2] [--allow N1,N2]\n"
+	"            [--prefer N1,N2] [--allow N1,N2] [--state-lun URL]\n"
 	"      Define a VM. NAME: letters, digits, - _ . (at most 64). SIZE takes K, M, G, T\n"
 	"      (plain numbers are MiB). Disks are iSCSI LUNs, iscsi://HOST[:PORT]/IQN/LUN;\n"
 	"      each is checked before the VM is defined: reachable, and supporting SCSI-3\n"
@@ -24,7 +24,8 @@ const char hvctl_vm_help[] =
 	"      writes to it. --no-fence-storage accepts LUNs without that protection (the\n"
 	"      VM then relies on power fencing). --prefer orders the preferred nodes,\n"
 	"      --allow restricts the VM to those nodes. A MAC is generated when not given\n"
-	"      and kept across moves.\n"
+	"      and kept across moves. --state-lun: an iSCSI LUN of its own where 'vm save'\n"
+	"      writes its state (memory and devices; at least its memory size).\n"
 	"  vm list                    every VM: name, state, node, size, owner\n"
 	"  vm show NAME               the definition and runtime state of a VM\n"
 	"  vm start NAME              take its LUNs, start its disk server and QEMU here\n"
@@ -37,9 +38,23 @@ const char hvctl_vm_help[] =
 	"  vm delete NAME             remove the definition of a stopped VM (disks stay)\n"
 	"  vm explain NAME            where it runs and why; what placement says now\n"
 	"                             (see 'hvctl vm explain --help')\n"
+	"  vm migrate NAME [--to NODE] [--mode live|quick] [--wait | --watch]\n"
+	"             [--timeout SEC]\n"
+	"                             move a running VM to another node, live (default)\n"
+	"                             or paused (see 'hvctl vm migrate --help')\n"
+	"  vm migrate-cancel NAME     cancel its migration: it stays where it runs\n"
+	"  vm save NAME               pause it, write its state to its state LUN, stop\n"
+	"                             it: a later start resumes it where it was\n"
+	"  vm restore NAME [--on NODE]\n"
+	"                             start a saved VM from its state (on NODE, or where\n"
+	"                             placement puts it); 'vm start' restores it too\n"
+	"\n"
+	"While a VM migrates, list shows its state as migrating->NODE, and show its\n"
+	"migration and progress; show also says how its last migration ended.\n"
 	"\n"
 	"With --json, list prints an array of {name, state, node, ...}, show and the\n"
-	"other subcommands an object.\n";
+	"other subcommands an object (with \"migration\" and \"last_migration\" when\n"
+	"there are such).\n";
 
 static int vm_usage(const char *fmt, const char *arg)
 {
@@ -123,6 +138,7 @@ static int vm_create(struct ctl *ctl, int argc, char **argv)
 		{ "class", required_argument, NULL, 'L' },
 		{ "prefer", required_argument, NULL, 'P' },
 		{ "allow", required_argument, NULL, 'W' },
+		{ "state-lun", required_argument, NULL, 'S' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -173,6 +189,9 @@ static int vm_create(struct ctl *ctl, int argc, char **argv)
 			continue;
 		case 'a':
 			json_object_set_new(def, "append", json_string(optarg));
+			continue;
+		case 'S':
+			json_object_set_new(def, "state_lun", json_string(optarg));
 			continue;
 		case 'p':
 			json_object_set_new(def, "priority", json_string(optarg));
@@ -256,6 +275,8 @@ out:
 
 static int vm_list(struct ctl *ctl, int argc, char **argv)
 {
+	char state[96], vcpus[24], memory[24];
+	struct ctl_table t;
 	json_t *res, *vm;
 	size_t i;
 	int rc;
@@ -273,15 +294,18 @@ static int vm_list(struct ctl *ctl, int argc, char **argv)
 		json_decref(res);
 		return 0;
 	}
-	printf("%-24s %-10s %-12s %5s %8s  %s\n", "NAME", "STATE", "NODE", "VCPUS", "MEMORY",
-	       "OWNER");
+	ctl_table_init(&t, 6);
+	ctl_table_row(&t, "NAME", "STATE", "NODE", "VCPUS", "MEMORY", "OWNER");
 	json_array_foreach(json_object_get(res, "vms"), i, vm)
 	{
-		printf("%-24s %-10s %-12s %5lld %7lldM  %s\n", ctl_str(vm, "name"), ctl_str(vm, "state"),
-		       ctl_str(vm, "node"), (long long)json_integer_value(json_object_get(vm, "vcpus")),
-		       (long long)json_integer_value(json_object_get(vm, "memory")),
-		       ctl_str(vm, "owner"));
+		snprintf(vcpus, sizeof(vcpus), "%lld",
+			 (long long)json_integer_value(json_object_get(vm, "vcpus")));
+		snprintf(memory, sizeof(memory), "%lldM",
+			 (long long)json_integer_value(json_object_get(vm, "memory")));
+		ctl_table_row(&t, ctl_str(vm, "name"), ctl_mig_state(vm, state, sizeof(state)),
+			      ctl_str(vm, "node"), vcpus, memory, ctl_str(vm, "owner"));
 	}
+	ctl_table_print(&t, "");
 	json_decref(res);
 	return 0;
 }
@@ -299,6 +323,7 @@ static void show_human(json_t *vm)
 	printf("\nNode:           %s\n", ctl_str(vm, "node"));
 	if (json_object_get(vm, "last_error"))
 		printf("Last error:     %s\n", ctl_str(vm, "last_error"));
+	ctl_mig_show(vm);
 	printf("vCPUs:          %lld\n", (long long)json_integer_value(json_object_get(vm, "vcpus")));
 	printf("Memory:         %lld MiB\n",
 	       (long long)json_integer_value(json_object_get(vm, "memory")));
@@ -306,6 +331,9 @@ static void show_human(json_t *vm)
 		printf("Disk %zu:         %s (%s)\n", i, ctl_str(v, "url"), ctl_str(v, "bus"));
 	json_array_foreach(json_object_get(vm, "nics"), i, v)
 		printf("NIC %zu:          bridge %s, mac %s\n", i, ctl_str(v, "bridge"), ctl_str(v, "mac"));
+	if (*ctl_str(vm, "state_lun") != '-')
+		printf("State LUN:      %s%s\n", ctl_str(vm, "state_lun"),
+		       json_is_true(json_object_get(vm, "saved")) ? " (holds its saved state)" : "");
 	if (*ctl_str(vm, "kernel") != '-')
 		printf("Kernel:         %s\nInitrd:         %s\nAppend:         %s\n",
 		       ctl_str(vm, "kernel"), ctl_str(vm, "initrd"), ctl_str(vm, "append"));
@@ -326,23 +354,36 @@ static void show_human(json_t *vm)
 	printf("%s\n", json_array_size(json_object_get(vm, "possible")) ? "" : "any node");
 }
 
-/* Subcommands that take just NAME (and --json). */
-static int vm_simple(struct ctl *ctl, int argc, char **argv, const char *cmd, const char *done)
+int hvctl_vm_call(struct ctl *ctl, int argc, char **argv, const char *help, const char *cmd,
+		  json_t **res)
 {
-	json_t *args, *res;
+	json_t *args;
 	int rc;
 
-	rc = parse_common(ctl, argc, argv, hvctl_vm_help);
+	rc = parse_common(ctl, argc, argv, help);
 	if (rc >= 0)
 		return rc;
 	if (optind >= argc)
-		return vm_usage("vm %s: no VM name given", argv[0]);
+		return usage_error(help, "vm %s: no VM name given", argv[0]);
 	if (optind + 1 < argc)
-		return vm_usage("vm %s: unexpected argument", argv[0]);
+		return usage_error(help, "vm %s: unexpected argument '%s'", argv[0],
+				   argv[optind + 1]);
 	args = json_pack("{s:s}", "name", argv[optind]);
-	rc = call(ctl, cmd, args, &res);
+	if (!args)
+		return usage_error(help, "vm %s: the VM name is not valid UTF-8", argv[0]);
+	rc = call(ctl, cmd, args, res);
 	json_decref(args);
-	if (rc)
+	return rc ? rc : -1;
+}
+
+/* Subcommands that take just NAME (and --json). */
+static int vm_simple(struct ctl *ctl, int argc, char **argv, const char *cmd, const char *done)
+{
+	json_t *res;
+	int rc;
+
+	rc = hvctl_vm_call(ctl, argc, argv, hvctl_vm_help, cmd, &res);
+	if (rc >= 0)
 		return rc;
 	if (ctl->json)
 		print_json(res);
@@ -350,6 +391,48 @@ static int vm_simple(struct ctl *ctl, int argc, char **argv, const char *cmd, co
 		printf("vm %s %s\n", argv[optind], done);
 	else
 		show_human(res);
+	json_decref(res);
+	return 0;
+}
+
+/* vm restore NAME [--on NODE] */
+static int vm_restore(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "on", required_argument, NULL, 'o' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *on = NULL;
+	json_t *args, *res;
+	int c, rc;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (c == 'o')
+			on = optarg;
+		else if (c == 'j')
+			ctl->json = true;
+		else if (c == 'h')
+			return fputs(hvctl_vm_help, stdout) < 0;
+		else
+			return vm_usage("vm restore: unknown option or missing value '%s'",
+					argv[optind - 1]);
+	}
+	if (optind + 1 != argc)
+		return vm_usage("vm restore: %s", "expected one VM name");
+	args = on ? json_pack("{s:s,s:s}", "name", argv[optind], "on", on)
+		  : json_pack("{s:s}", "name", argv[optind]);
+	rc = call(ctl, "vm.restore", args, &res);
+	json_decref(args);
+	if (rc)
+		return rc;
+	if (ctl->json)
+		print_json(res);
+	else
+		printf("vm %s restored on %s\n", argv[optind], ctl_str(res, "node"));
 	json_decref(res);
 	return 0;
 }
@@ -447,6 +530,7 @@ int hvctl_vm(struct ctl *ctl, int argc, char **argv)
 		{ "show", "vm.show", NULL },	     { "start", "vm.start", "started" },
 		{ "stop", "vm.stop", "stopped" },    { "pause", "vm.pause", "paused" },
 		{ "resume", "vm.resume", "resumed" }, { "delete", "vm.delete", "deleted" },
+		{ "save", "vm.save", "saved to its state LUN, stopped" },
 	};
 
 	if (argc < 2)
@@ -463,6 +547,12 @@ int hvctl_vm(struct ctl *ctl, int argc, char **argv)
 		return vm_console(ctl, argc, argv);
 	if (!strcmp(argv[0], "explain"))
 		return hvctl_vm_explain(ctl, argc, argv);
+	if (!strcmp(argv[0], "migrate"))
+		return hvctl_vm_migrate(ctl, argc, argv);
+	if (!strcmp(argv[0], "migrate-cancel"))
+		return hvctl_vm_migrate_cancel(ctl, argc, argv);
+	if (!strcmp(argv[0], "restore"))
+		return vm_restore(ctl, argc, argv);
 	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
 		if (!strcmp(argv[0], simple[i].name))
 			return vm_simple(ctl, argc, argv, simple[i].cmd, simple[i].done);

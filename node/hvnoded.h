@@ -24,6 +24,7 @@ struct hvnoded {
 	struct ipc_server *ipc;
 	cluster_state_t *state;	   /* the replicated cluster state (cluster.c keeps it in sync) */
 	struct agent *agent;	   /* cluster.c */
+	struct vmmig *mig;	   /* vmmig.c: keys, migration server, migrations in flight */
 	char state_path[4096];
 	struct vm_run *runs;	   /* VMs of this node with a runtime, see vmrun.c */
 	char last_membership[512]; /* last logged membership line */
@@ -48,6 +49,8 @@ enum vm_gone {
 
 /* The agent (cluster.c) learns what the local runs do. */
 void agent_vm_running(struct hvnoded *d, const char *name, uint64_t epoch);
+/* A start of @name for @epoch is under way that the agent did not issue (a migration's handoff). */
+void agent_vm_starting(struct hvnoded *d, const char *name, uint64_t epoch);
 void agent_vm_gone(struct hvnoded *d, const char *name, uint64_t epoch, enum vm_gone how,
 		   const char *reason);
 
@@ -93,6 +96,10 @@ COMMAND(cmd_vm_stop);
 COMMAND(cmd_vm_shutdown);
 COMMAND(cmd_vm_pause);
 COMMAND(cmd_vm_resume);
+COMMAND(cmd_vm_migrate);
+COMMAND(cmd_vm_migrate_cancel);
+COMMAND(cmd_vm_save);
+COMMAND(cmd_vm_restore);
 /* rulecmd.c */
 COMMAND(cmd_vm_explain);
 COMMAND(cmd_rule_add);
@@ -145,6 +152,8 @@ void audit_append(struct hvnoded *d, const json_t *op, const char *node, int rc,
 		  const char *err);
 /* Multicast an audit.denied op (borrowed): 0, or -errno when it cannot go out. */
 int cluster_send_audit(struct hvnoded *d, json_t *op);
+/* Send @op (borrowed) to the cluster as it is: no waiter, no "who". 0 or -errno. */
+int cluster_send(struct hvnoded *d, json_t *op);
 COMMAND(cmd_audit);
 COMMAND(cmd_acl_list);
 COMMAND(cmd_acl_add);

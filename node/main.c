@@ -7,6 +7,7 @@
 #include "log.h"
 #include "proto.h"
 #include "statefile.h"
+#include "vmmig.h"
 #include "vmrun.h"
 
 #include <errno.h>
@@ -185,6 +186,12 @@ static int run(struct hvnoded *d)
 		qb_log(LOG_ERR, "cannot set up the VM runtime: %s", strerror(-rc));
 		goto err_work;
 	}
+	rc = vmmig_init(d, err, sizeof(err));
+	if (rc) {
+		qb_log(LOG_CRIT, "%s", err);
+		fprintf(stderr, "hvnoded: %s\n", err);
+		goto err_vmrun;
+	}
 
 	rc = watchdog_start(d);
 	if (rc) {
@@ -211,6 +218,7 @@ static int run(struct hvnoded *d)
 	       d->cfg.node_name, d->cfg.cluster_name);
 	qb_loop_run(d->loop);
 
+	vmmig_fini(d);
 	vmrun_fini(d);
 	watchdog_stop(d);
 	membership_destroy(d->membership);
@@ -228,6 +236,7 @@ err_cluster:
 	cluster_fini(d);
 	watchdog_stop(d);
 err_vmrun:
+	vmmig_fini(d);
 	vmrun_fini(d);
 err_work:
 	work_fini(d);

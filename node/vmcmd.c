@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <qb/qblog.h>
@@ -258,6 +259,79 @@ json_t *cmd_vm_start(struct hvnoded *d, struct ipc_request *req, json_t *args, i
 json_t *cmd_vm_stop(struct hvnoded *d, struct ipc_request *req, json_t *args, int *status)
 {
 	return want(d, req, args, status, false);
+}
+
+json_t *cmd_vm_migrate(struct hvnoded *d, struct ipc_request *req, json_t *args, int *status)
+{
+	const char *to = json_string_value(json_object_get(args, "to"));
+	const char *mode = json_string_value(json_object_get(args, "mode"));
+	const struct vm_def *def;
+	json_t *res = NULL;
+	enum mig_mode m;
+	struct timespec ts;
+
+	def = find_vm(d, args, &res, status);
+	if (!def)
+		return res;
+	if (mode && mig_mode_parse(mode, &m))
+		return command_error(status, -EINVAL, "vm %s: mode '%.32s' unknown (live or quick)",
+				     def->name, mode);
+	if (to && !vm_name_is_valid(to))
+		return command_error(status, -EINVAL, "vm %s: '%.64s' is not a node name", def->name,
+				     to);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return submit(d, req,
+		      json_pack("{s:s,s:s,s:s,s:s,s:I}", "op", "vm.migrate", "name", def->name, "to",
+				to ? to : "", "mode", mode ? mode : "live", "ms",
+				(json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000),
+		      def, CLUSTER_WAIT_APPLIED, 0, status);
+}
+
+json_t *cmd_vm_migrate_cancel(struct hvnoded *d, struct ipc_request *req, json_t *args,
+			      int *status)
+{
+	const struct vm_def *def;
+	json_t *res = NULL;
+
+	def = find_vm(d, args, &res, status);
+	if (!def)
+		return res;
+	return submit(d, req, json_pack("{s:s,s:s}", "op", "vm.migrate-cancel", "name", def->name),
+		      def, CLUSTER_WAIT_APPLIED, 0, status);
+}
+
+json_t *cmd_vm_save(struct hvnoded *d, struct ipc_request *req, json_t *args, int *status)
+{
+	const struct vm_def *def;
+	json_t *res = NULL;
+	struct timespec ts;
+
+	def = find_vm(d, args, &res, status);
+	if (!def)
+		return res;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return submit(d, req,
+		      json_pack("{s:s,s:s,s:I}", "op", "vm.save", "name", def->name, "ms",
+				(json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000),
+		      def, CLUSTER_WAIT_STOPPED, 0, status);
+}
+
+json_t *cmd_vm_restore(struct hvnoded *d, struct ipc_request *req, json_t *args, int *status)
+{
+	const char *on = json_string_value(json_object_get(args, "on"));
+	const struct vm_def *def;
+	json_t *res = NULL;
+
+	def = find_vm(d, args, &res, status);
+	if (!def)
+		return res;
+	if (on && !vm_name_is_valid(on))
+		return command_error(status, -EINVAL, "vm %s: '%.64s' is not a node name", def->name,
+				     on);
+	return submit(d, req,
+		      json_pack("{s:s,s:s,s:s}", "op", "vm.restore", "name", def->name, "on",
+				on ? on : ""),
+		      def, CLUSTER_WAIT_STARTED, 0, status);
 }
 
 #define RUN_COMMAND(fn, call)                                                                    \

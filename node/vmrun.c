@@ -12,6 +12,7 @@
 #include "hvnoded.h"
 #include "tap.h"
 #include "vmrun.h"
+#include "vmsave.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,16 +34,20 @@
 #include "../hypervisor/hypervisor.h"
 #include "../storage/storage.h"
 
+#define SOCKET_POLL_MS 10 /* disk server sockets, and QEMU loading a restored state */
+#define SOCKET_POLLS 1500
+
 enum run_state {
 	RUN_STOPPED,
 	RUN_STARTING,
 	RUN_RUNNING,
 	RUN_PAUSED,
 	RUN_STOPPING,
+	RUN_INCOMING, /* the target of a migration: QEMU paused, loading or loaded */
 };
 
 static const char *const state_names[] = { "stopped", "starting", "running", "paused",
-					   "stopping" };
+					   "stopping", "incoming" };
 
 struct vm_run {
 	struct vm_run *next;
@@ -68,6 +74,21 @@ struct vm_run {
 	unsigned int socket_polls;
 	bool failed;		/* unwinding after a failed start */
 	bool worker_busy;	/* a LUN job runs: teardown waits for it */
+	/* the target of migration @mig_id until the handoff: not assigned here yet */
+	bool incoming;
+	uint64_t mig_id;
+	int incoming_fd;	/* QEMU's end of the stream until QEMU has it, else -1 */
+	int qemu_in_fd;		/* its number in QEMU */
+	vmrun_ready_fn ready_cb; /* the incoming QEMU waits for the stream (or failed) */
+	void *ready_arg;
+	/* a start from the state on the state LUN: QEMU -incoming, a job feeds it */
+	bool restore;
+	bool restoring;		/* the job runs: teardown cuts its fd and waits for it */
+	int restore_fd;		/* the job's end of the stream until it has it, else -1 */
+	int restore_cut;	/* a copy, to cut the job short, else -1 */
+	/* the source's side of a handoff: the end is reported to @handoff_cb, not the agent */
+	vmrun_done_fn handoff_cb;
+	void *handoff_arg;
 };
 
 static struct vm_run *find_run(struct hvnoded *d, const char *name)
@@ -112,12 +133,41 @@ void vmrun_describe(struct hvnoded *d, const char *name, json_t *obj)
 
 /* --- the end of a start or stop ------------------------------------------ */
 
-/* The run is over: tell the agent how it ended. */
+static void incoming_ready(struct vm_run *r, int rc)
+{
+	vmrun_ready_fn cb = r->ready_cb;
+
+	r->ready_cb = NULL;
+	if (cb)
+		cb(r->ready_arg, rc, r->last_error);
+}
+
+/* The run is over: tell the agent how it ended (or whoever waits for a handoff). */
 static void finished(struct vm_run *r)
 {
 	enum vm_gone gone = r->failed ? VM_GONE_FAILED : r->gone;
+	vmrun_done_fn cb = r->handoff_cb;
 
 	r->failed = false;
+	if (r->incoming_fd >= 0)
+		close(r->incoming_fd);
+	r->incoming_fd = -1;
+	if (r->restore_fd >= 0)
+		close(r->restore_fd);
+	r->restore_fd = -1;
+	if (r->incoming) {
+		/* never assigned here: nothing to report but to whoever waits for it */
+		if (!r->last_error[0])
+			snprintf(r->last_error, sizeof(r->last_error), "stopped before the stream came");
+		incoming_ready(r, -ECANCELED);
+		r->incoming = false;
+		return;
+	}
+	if (cb) {
+		r->handoff_cb = NULL;
+		cb(r->handoff_arg, r->last_error[0] ? -EIO : 0, r->last_error);
+		return;
+	}
 	agent_vm_gone(r->d, r->def.name, r->epoch, gone, r->last_error);
 }
 
@@ -277,6 +327,10 @@ static void teardown_step(struct vm_run *r)
 	cancel_timer(r);
 	if (r->worker_busy)
 		return; /* its completion calls us again */
+	if (r->restoring) {
+		shutdown(r->restore_cut, SHUT_RDWR); /* its writes fail now: it ends soon */
+		return;				     /* and calls us again */
+	}
 	if (r->qemu) {
 		qemu_vm_stop(r->qemu); /* its exit comes back through the reaper */
 		return;
@@ -314,10 +368,144 @@ static void start_failed(struct vm_run *r)
 
 /* --- QEMU ----------------------------------------------------------------- */
 
-static void on_qemu_ready(qemu_vm_t *vm, void *arg)
+/* --- restore: the state LUN's stream into QEMU, then cont ------------------------------- */
+
+static void restore_poll(void *data);
+
+/* The last step of a restore or of a migration's handoff: the guest runs on here. */
+static void on_resumed(qemu_vm_t *vm, json_t *result, const char *err_class, const char *err_desc,
+		       void *arg)
+{
+	struct vm_run *r = arg;
+	const char *after = r->restore ? "its restore" : "the handoff";
+
+	if (err_class) {
+		set_error(r, "QEMU refused to resume after %s: %s: %s", after, err_class,
+			  err_desc ?: "");
+		start_failed(r);
+		return;
+	}
+	r->state = RUN_RUNNING;
+	qb_log(LOG_NOTICE, "vm %s: running here after %s (pid %d, epoch %" PRIu64 ")", r->def.name,
+	       r->restore ? "its restore from its state LUN" : "its migration", (int)qemu_vm_pid(vm),
+	       r->epoch);
+	agent_vm_running(r->d, r->def.name, r->epoch);
+}
+
+static void on_restore_status(qemu_vm_t *vm, json_t *res, const char *err_class,
+			      const char *err_desc, void *arg)
+{
+	struct vm_run *r = arg;
+	const char *status = json_string_value(json_object_get(res, "status"));
+
+	if (!strcmp(err_class ?: "", QEMU_ERR_CANCELLED) || r->state != RUN_STARTING)
+		return;
+	if (status && !strcmp(status, "completed")) {
+		if (qemu_vm_qmp(vm, "cont", NULL, on_resumed, r) < 0) {
+			set_error(r, "restore: cannot resume QEMU");
+			start_failed(r);
+		}
+		return;
+	}
+	if (err_class || !status || !strcmp(status, "failed") || ++r->socket_polls > SOCKET_POLLS) {
+		set_error(r, "restore: QEMU did not load the saved state: %s",
+			  err_class ? err_desc ?: err_class
+			  : status ? json_string_value(json_object_get(res, "error-desc")) ?: status
+				   : "no status");
+		start_failed(r);
+		return;
+	}
+	if (qb_loop_timer_add(r->d->loop, QB_LOOP_MED, SOCKET_POLL_MS * QB_TIME_NS_IN_MSEC, r,
+			      restore_poll, &r->timer) == 0)
+		r->timer_armed = true;
+}
+
+static void restore_poll(void *data)
+{
+	struct vm_run *r = data;
+
+	r->timer_armed = false;
+	if (!r->qemu || qemu_vm_qmp(r->qemu, "query-migrate", NULL, on_restore_status, r) < 0) {
+		set_error(r, "restore: cannot talk to QEMU");
+		start_failed(r);
+	}
+}
+
+static void restore_fed(void *arg, int rc, const char *err)
 {
 	struct vm_run *r = arg;
 
+	r->restoring = false;
+	if (r->restore_cut >= 0)
+		close(r->restore_cut);
+	r->restore_cut = -1;
+	if (r->state == RUN_STOPPING) {
+		teardown_step(r);
+		return;
+	}
+	if (rc) {
+		set_error(r, "restore from its state LUN failed: %s", err);
+		start_failed(r);
+		return;
+	}
+	qb_log(LOG_NOTICE, "vm %s: its saved state is read back: waiting for QEMU to load it",
+	       r->def.name);
+	r->socket_polls = 0;
+	restore_poll(r);
+}
+
+static void restore_feed(struct vm_run *r)
+{
+	char err[1024];
+	int fd = r->restore_fd;
+
+	r->restore_fd = -1;
+	if (vmsave_restore(r->d, &r->def, fd, &r->restore_cut, restore_fed, r, err, sizeof(err))) {
+		set_error(r, "restore: %s", err);
+		start_failed(r);
+		return;
+	}
+	r->restoring = true;
+	qb_log(LOG_NOTICE, "vm %s: restoring its state from %s", r->def.name, r->def.state_lun);
+}
+
+static void on_incoming(qemu_vm_t *vm, json_t *result, const char *err_class,
+			const char *err_desc, void *arg)
+{
+	struct vm_run *r = arg;
+
+	if (err_class) {
+		set_error(r, "QEMU refused migrate-incoming: %s: %s", err_class, err_desc ?: "");
+		if (r->restore)
+			start_failed(r);
+		incoming_ready(r, -EIO);
+		return;
+	}
+	if (r->restore) {
+		restore_feed(r);
+		return;
+	}
+	qb_log(LOG_NOTICE, "vm %s: waiting for the stream of migration %" PRIu64 " (pid %d, uid %u)",
+	       r->def.name, r->mig_id, (int)qemu_vm_pid(vm), (unsigned)r->uid);
+	incoming_ready(r, 0);
+}
+
+static void on_qemu_ready(qemu_vm_t *vm, void *arg)
+{
+	struct vm_run *r = arg;
+	char uri[32];
+	json_t *args;
+
+	if (r->incoming || r->restore) {
+		snprintf(uri, sizeof(uri), "fd:%d", r->qemu_in_fd);
+		args = json_pack("{s:s}", "uri", uri);
+		if (!args || qemu_vm_qmp(vm, "migrate-incoming", args, on_incoming, r) < 0) {
+			set_error(r, "cannot send migrate-incoming to QEMU");
+			incoming_ready(r, -EIO);
+		}
+		json_decref(args);
+		return;
+	}
 	r->state = RUN_RUNNING;
 	qb_log(LOG_NOTICE, "vm %s: running (pid %d, uid %u, epoch %" PRIu64 ")", r->def.name,
 	       (int)qemu_vm_pid(vm), (unsigned)r->uid, r->epoch);
@@ -448,6 +636,12 @@ static void start_qemu(struct vm_run *r)
 	spec.uid = r->uid;
 	spec.gid = r->uid;
 	spec.qemu_binary = r->d->cfg.qemu;
+	if (r->incoming || r->restore) {
+		/* QEMU inherits it at the same number: "fd:N" in migrate-incoming */
+		spec.incoming_defer = true;
+		spec.incoming_fd = r->incoming_fd;
+		r->qemu_in_fd = r->incoming_fd;
+	}
 	if (open_taps(r, nics, err, sizeof(err))) {
 		set_error(r, "cannot start QEMU: %s", err);
 		start_failed(r);
@@ -459,6 +653,10 @@ static void start_qemu(struct vm_run *r)
 	/* QEMU holds its copies now: the taps live exactly as long as it does */
 	for (size_t i = 0; i < r->def.nnics; i++)
 		close(nics[i].tap_fd);
+	if (r->incoming_fd >= 0) {
+		close(r->incoming_fd);
+		r->incoming_fd = -1;
+	}
 	if (!r->qemu) {
 		set_error(r, "cannot start QEMU: %s", err);
 		start_failed(r);
@@ -469,8 +667,6 @@ static void start_qemu(struct vm_run *r)
 
 /* --- disk servers ----------------------------------------------------------- */
 
-#define SOCKET_POLL_MS 10
-#define SOCKET_POLLS 1500
 
 static void poll_sockets(void *data)
 {
@@ -525,6 +721,8 @@ static pid_t spawn_disk_server(struct vm_run *r, size_t i, char *err, size_t err
 	argv[n++] = init;
 	argv[n++] = purpose;
 	argv[n++] = key;
+	if (r->incoming)
+		argv[n++] = "register=lazy"; /* no key of ours on the LUN before the handoff */
 	argv[n] = NULL;
 
 	pid = fork();
@@ -580,11 +778,38 @@ err:
 	return rc;
 }
 
+static void serve_disks(struct vm_run *r);
+
+/*
+ * The LUN job of a start (@what: "" or "handoff: ") is over: true when the
+ * start goes on; else the run unwinds (stopped meanwhile, or the job failed).
+ */
+static bool luns_taken(struct vm_run *r, struct lun_job *job, int rc, const char *what)
+{
+	if (r->state == RUN_STOPPING) {
+		/* stopped while the LUNs were being taken: give back what we got */
+		r->luns_held = rc == 0;
+		free(job);
+		teardown_step(r);
+		return false;
+	}
+	if (rc) {
+		set_error(r, "%s%s", what, job->err);
+		free(job);
+		start_failed(r);
+		return false;
+	}
+	free(job);
+	r->luns_held = true;
+	qb_log(LOG_NOTICE, "vm %s: owns its %zu LUNs %s(key 0x%016" PRIx64 ")", r->def.name,
+	       r->def.ndisks, what, r->key);
+	return true;
+}
+
 static void acquired(void *arg, int rc)
 {
 	struct lun_job *job = arg;
 	struct vm_run *r = job->r;
-	char err[1024];
 
 	r->worker_busy = false;
 	if (r->state == RUN_STARTING && !membership_is_quorate(r->d->membership)) {
@@ -593,23 +818,15 @@ static void acquired(void *arg, int rc)
 		r->failed = true;
 		r->state = RUN_STOPPING;
 	}
-	if (r->state == RUN_STOPPING) {
-		/* stopped while the LUNs were being taken: give back what we got */
-		r->luns_held = rc == 0;
-		free(job);
-		teardown_step(r);
-		return;
-	}
-	if (rc) {
-		set_error(r, "%s", job->err);
-		free(job);
-		start_failed(r);
-		return;
-	}
-	free(job);
-	r->luns_held = true;
-	qb_log(LOG_NOTICE, "vm %s: owns its %zu LUNs (key 0x%016" PRIx64 ")", r->def.name,
-	       r->def.ndisks, r->key);
+	if (luns_taken(r, job, rc, ""))
+		serve_disks(r);
+}
+
+/* A disk server per LUN, then (once their sockets are there) QEMU. */
+static void serve_disks(struct vm_run *r)
+{
+	char err[1024];
+
 	if (make_vm_dir(r, err, sizeof(err))) {
 		set_error(r, "%s", err);
 		start_failed(r);
@@ -649,33 +866,37 @@ static int free_slot(struct hvnoded *d, unsigned int *slot)
 	return -ENOSPC;
 }
 
-int vmrun_start(struct hvnoded *d, const struct vm_def *def, uint64_t epoch,
-		const uint64_t *preempt, size_t npreempt, char *err, size_t errlen)
+/* A run record for @def, set up but not started: NULL with @err. */
+static struct vm_run *run_prepare(struct hvnoded *d, const struct vm_def *def, uint64_t epoch,
+				  char *err, size_t errlen)
 {
 	struct vm_run *r = find_run(d, def->name);
-	struct lun_job *job;
 	unsigned int slot;
 	uint32_t nodeid = membership_local_id(d->membership);
 
 	if (r && r->state != RUN_STOPPED) {
 		snprintf(err, errlen, "vm %s is already %s here", def->name, state_names[r->state]);
-		return -EBUSY;
+		errno = EBUSY;
+		return NULL;
 	}
 	/* a node without quorum starts nothing: the quorate side may own the VM */
 	if (!membership_is_quorate(d->membership) || nodeid == 0) {
 		snprintf(err, errlen, "vm %s not started: cluster not quorate", def->name);
-		return -EAGAIN;
+		errno = EAGAIN;
+		return NULL;
 	}
 	if (free_slot(d, &slot)) {
 		snprintf(err, errlen, "vm %s not started: all %u VM uids are in use", def->name,
 			 d->cfg.vm_uid_count);
-		return -ENOSPC;
+		errno = ENOSPC;
+		return NULL;
 	}
 	if (!r) {
 		r = calloc(1, sizeof(*r));
 		if (!r) {
 			snprintf(err, errlen, "out of memory");
-			return -ENOMEM;
+			errno = ENOMEM;
+			return NULL;
 		}
 		r->next = d->runs;
 		d->runs = r;
@@ -688,8 +909,16 @@ int vmrun_start(struct hvnoded *d, const struct vm_def *def, uint64_t epoch,
 	r->slot = slot;
 	r->uid = d->cfg.vm_uid_base + slot;
 	r->epoch = epoch;
-	r->npreempt = npreempt < STATE_MAX_NODES ? npreempt : STATE_MAX_NODES;
-	memcpy(r->preempt, preempt, r->npreempt * sizeof(*preempt));
+	r->npreempt = 0;
+	r->incoming = false;
+	r->mig_id = 0;
+	r->incoming_fd = -1;
+	r->ready_cb = NULL;
+	r->handoff_cb = NULL;
+	r->restore = false;
+	r->restoring = false;
+	r->restore_fd = -1;
+	r->restore_cut = -1;
 	r->gone = VM_GONE_ASKED;
 	r->failed = false;
 	r->key = storage_node_key(d->cfg.cluster_name, nodeid);
@@ -698,6 +927,35 @@ int vmrun_start(struct hvnoded *d, const struct vm_def *def, uint64_t epoch,
 	vmrun_dir(d, def->name, r->dir, sizeof(r->dir));
 	memset(r->nbd_pid, 0, sizeof(r->nbd_pid));
 	r->nbd_alive = 0;
+	return r;
+}
+
+static void set_preempt(struct vm_run *r, const uint64_t *preempt, size_t npreempt)
+{
+	r->npreempt = npreempt < STATE_MAX_NODES ? npreempt : STATE_MAX_NODES;
+	memcpy(r->preempt, preempt, r->npreempt * sizeof(*preempt));
+}
+
+int vmrun_start(struct hvnoded *d, const struct vm_def *def, uint64_t epoch,
+		const uint64_t *preempt, size_t npreempt, bool restore, char *err, size_t errlen)
+{
+	struct vm_run *r = run_prepare(d, def, epoch, err, errlen);
+	struct lun_job *job;
+	int sv[2];
+
+	if (!r)
+		return -errno;
+	set_preempt(r, preempt, npreempt);
+	if (restore) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+			snprintf(err, errlen, "vm %s: socketpair: %s", def->name, strerror(errno));
+			r->state = RUN_STOPPED;
+			return -errno;
+		}
+		r->restore = true;
+		r->incoming_fd = sv[1];
+		r->restore_fd = sv[0];
+	}
 	qb_log(LOG_NOTICE, "vm %s: starting on node %s (uid %u, epoch %" PRIu64 ")", def->name,
 	       d->cfg.node_name, (unsigned)r->uid, epoch);
 
@@ -713,6 +971,99 @@ int vmrun_start(struct hvnoded *d, const struct vm_def *def, uint64_t epoch,
 	set_error(r, "cannot start a worker");
 	start_failed(r);
 	return 0;
+}
+
+/* --- migration ---------------------------------------------------------------------- */
+
+int vmrun_incoming(struct hvnoded *d, const struct vm_def *def, uint64_t mig_id, int qemu_fd,
+		   vmrun_ready_fn ready, void *arg, char *err, size_t errlen)
+{
+	struct vm_run *r = run_prepare(d, def, 0, err, errlen);
+
+	if (!r) {
+		close(qemu_fd);
+		return -errno;
+	}
+	r->incoming = true;
+	r->mig_id = mig_id;
+	r->incoming_fd = qemu_fd;
+	r->ready_cb = ready;
+	r->ready_arg = arg;
+	r->state = RUN_INCOMING;
+	qb_log(LOG_NOTICE, "vm %s: target of migration %" PRIu64 " on node %s (uid %u): disk "
+			   "servers without registration, QEMU -incoming",
+	       def->name, mig_id, d->cfg.node_name, (unsigned)r->uid);
+	serve_disks(r);
+	return 0;
+}
+
+
+static void acquired_for_handoff(void *arg, int rc)
+{
+	struct lun_job *job = arg;
+	struct vm_run *r = job->r;
+
+	r->worker_busy = false;
+	if (!luns_taken(r, job, rc, "handoff: "))
+		return;
+	if (!r->qemu || qemu_vm_qmp(r->qemu, "cont", NULL, on_resumed, r) < 0) {
+		set_error(r, "handoff: cannot resume QEMU");
+		start_failed(r);
+	}
+}
+
+int vmrun_incoming_finish(struct hvnoded *d, const char *name, uint64_t epoch,
+			  const uint64_t *preempt, size_t npreempt)
+{
+	struct vm_run *r = find_run(d, name);
+	struct lun_job *job;
+
+	if (!r || !r->incoming || r->state != RUN_INCOMING || !r->qemu)
+		return -ENOENT;
+	/* assigned here from now on: its end is reported like any start's */
+	r->incoming = false;
+	r->epoch = epoch;
+	r->state = RUN_STARTING;
+	set_preempt(r, preempt, npreempt);
+	qb_log(LOG_NOTICE, "vm %s: handoff of migration %" PRIu64 ": taking its LUNs (epoch %" PRIu64
+			   ")",
+	       name, r->mig_id, epoch);
+	job = calloc(1, sizeof(*job));
+	if (job) {
+		job->r = r;
+		if (work_submit(d, luns_acquire, acquired_for_handoff, job) == 0) {
+			r->worker_busy = true;
+			return 0;
+		}
+		free(job);
+	}
+	set_error(r, "cannot start a worker");
+	start_failed(r);
+	return 0;
+}
+
+int vmrun_handoff(struct hvnoded *d, const char *name, vmrun_done_fn done, void *arg)
+{
+	struct vm_run *r = find_run(d, name);
+
+	if (!r || r->state == RUN_STOPPED || r->state == RUN_STOPPING || r->incoming)
+		return -ENOENT;
+	qb_log(LOG_NOTICE, "vm %s: handoff: stopping QEMU, disk servers, releasing LUNs (epoch %" PRIu64
+			   ")",
+	       name, r->epoch);
+	r->handoff_cb = done;
+	r->handoff_arg = arg;
+	r->last_error[0] = '\0';
+	r->state = RUN_STOPPING;
+	teardown_step(r);
+	return 0;
+}
+
+qemu_vm_t *vmrun_qemu(struct hvnoded *d, const char *name)
+{
+	struct vm_run *r = find_run(d, name);
+
+	return r && r->state != RUN_STOPPED && r->state != RUN_STOPPING ? r->qemu : NULL;
 }
 
 int vmrun_stop(struct hvnoded *d, const char *name)
@@ -742,6 +1093,7 @@ bool vmrun_next(struct hvnoded *d, struct vm_run_iter *it)
 	it->name = r->def.name;
 	it->epoch = r->epoch;
 	it->stopping = r->state == RUN_STOPPING;
+	it->incoming = r->incoming ? r->mig_id : 0;
 	return true;
 }
 
@@ -955,9 +1307,12 @@ void vmrun_fini(struct hvnoded *d)
 	int wstatus;
 
 	/* a LUN job still running reads its run: let it finish, and start nothing more */
-	for (r = d->runs; r; r = r->next)
+	for (r = d->runs; r; r = r->next) {
 		if (r->state == RUN_STARTING)
 			r->state = RUN_STOPPING;
+		if (r->restoring)
+			shutdown(r->restore_cut, SHUT_RDWR); /* else it waits for QEMU forever */
+	}
 	work_drain(d);
 	for (r = d->runs; r; r = next) {
 		next = r->next;

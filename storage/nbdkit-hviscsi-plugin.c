@@ -12,6 +12,11 @@
  * disk server can write. Once another node PREEMPTs the key, every write meets
  * RESERVATION CONFLICT and fails with EIO, so QEMU (werror=stop) pauses the VM;
  * the library never registers a preempted key again, even after a re-login.
+ *
+ * With register=lazy (the target of a migration) the session logs in but
+ * registers only before its first write or flush: until the source hands the
+ * LUN over, the target's QEMU only reads (it is paused, its images inactive),
+ * and no second node's key shows up on the LUN while the source owns it.
  */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -40,6 +45,7 @@ struct hviscsi {
 	uint64_t key;
 	lun_session_t *lun;	/* from .get_ready to .cleanup/.unload */
 	bool registered;	/* our nexus registered @key: unregister at the end */
+	bool lazy;		/* register=lazy: at the first write or flush */
 	uint32_t block_size;
 	uint8_t *bounce;	/* one block for unaligned requests: requests are serialized */
 };
@@ -81,7 +87,15 @@ static int hviscsi_config(const char *key, const char *value)
 		}
 		return 0;
 	}
-	nbdkit_error("unknown parameter '%s' (known: url, initiator, purpose, key)", key);
+	if (strcmp(key, "register") == 0) {
+		if (strcmp(value, "lazy") && strcmp(value, "start")) {
+			nbdkit_error("register=%s: expected start or lazy", value);
+			return -1;
+		}
+		srv.lazy = !strcmp(value, "lazy");
+		return 0;
+	}
+	nbdkit_error("unknown parameter '%s' (known: url, initiator, purpose, key, register)", key);
 	return -1;
 }
 
@@ -137,6 +151,33 @@ static void session_end(void)
 	srv.bounce = NULL;
 }
 
+static int register_nexus(void)
+{
+	char err[HVISCSI_ERR_MAX];
+
+	/* set first: a register that failed half-way must not leave this nexus registered */
+	srv.registered = true;
+	if (lun_register(srv.lun, srv.key, err, sizeof(err))) {
+		nbdkit_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* A lazy disk server registers once, before the first write (requests are serialized). */
+static int registered_for_write(void)
+{
+	if (srv.registered)
+		return 0;
+	if (register_nexus()) {
+		errno = EIO;
+		return -1;
+	}
+	nbdkit_debug("lun %s: registered key 0x%016" PRIx64 " at the first write", srv.url,
+		     srv.key);
+	return 0;
+}
+
 /* Log in and register before nbdkit listens: no write is served unregistered. */
 static int hviscsi_get_ready(void)
 {
@@ -155,12 +196,13 @@ static int hviscsi_get_ready(void)
 			     srv.block_size);
 		goto err_close;
 	}
-	/* set first: a register that failed half-way must not leave this nexus registered */
-	srv.registered = true;
-	if (lun_register(srv.lun, srv.key, err, sizeof(err))) {
-		nbdkit_error("%s", err);
-		goto err_close;
+	if (srv.lazy) {
+		nbdkit_debug("lun %s: logged in as %s (purpose %s); registers at the first write",
+			     srv.url, srv.initiator, srv.purpose);
+		return 0;
 	}
+	if (register_nexus())
+		goto err_close;
 	nbdkit_debug("lun %s: %" PRIu64 " bytes in %" PRIu32 "-byte blocks; registered key 0x%016" PRIx64 " as %s (purpose %s)",
 		     srv.url, lun_size(srv.lun), srv.block_size, srv.key, srv.initiator,
 		     srv.purpose);
@@ -313,6 +355,8 @@ static int hviscsi_pwrite(void *handle, const void *buf, uint32_t count, uint64_
 	bool whole;
 	int rc;
 
+	if (registered_for_write())
+		return -1;
 	while (count) {
 		uint32_t n = next_piece(count, offset, &whole);
 
@@ -335,6 +379,8 @@ static int hviscsi_flush(void *handle, uint32_t flags)
 	char err[HVISCSI_ERR_MAX];
 	int rc;
 
+	if (registered_for_write())
+		return -1;
 	rc = lun_flush(srv.lun, err, sizeof(err));
 	return rc ? io_failed(rc, err) : 0;
 }

@@ -34,6 +34,7 @@ FUZZERS		+= tests/fuzz/fuzz_lunurl
 FUZZERS		+= tests/fuzz/fuzz_fencemeta
 FUZZERS		+= tests/fuzz/fuzz_config
 FUZZERS		+= tests/fuzz/fuzz_qmp
+FUZZERS		+= tests/fuzz/fuzz_migframe
 
 # The project sources each harness links, built into $(FUZZ_OBJDIR).
 FUZZ_VM_SRCS	+= cluster/vm.c
@@ -41,11 +42,15 @@ FUZZ_VM_SRCS	+= cluster/jsonv.c
 
 FUZZ_STATE_SRCS	+= $(FUZZ_VM_SRCS)
 FUZZ_STATE_SRCS	+= cluster/state.c
+FUZZ_STATE_SRCS	+= cluster/migstate.c
 FUZZ_STATE_SRCS	+= cluster/fenceconf.c
 FUZZ_STATE_SRCS	+= cluster/acl.c
 
 FUZZ_REPL_SRCS	+= $(FUZZ_STATE_SRCS)
 FUZZ_REPL_SRCS	+= cluster/ops.c
+FUZZ_REPL_SRCS	+= cluster/ops_mig.c
+FUZZ_REPL_SRCS	+= cluster/plan.c
+FUZZ_REPL_SRCS	+= cluster/placement.c
 FUZZ_REPL_SRCS	+= cluster/repl.c
 FUZZ_REPL_SRCS	+= cluster/members.c
 
@@ -63,6 +68,8 @@ tests/fuzz/fuzz_fencemeta: FUZZ_LIBS = -lpthread
 tests/fuzz/fuzz_config: $(call fuzz_obj,node/config.c)
 tests/fuzz/fuzz_qmp: $(call fuzz_obj,hypervisor/qmp.c)
 tests/fuzz/fuzz_qmp: FUZZ_LIBS = -lqb -ljansson
+tests/fuzz/fuzz_migframe: $(call fuzz_obj,migrate/frame.c migrate/proto.c)
+tests/fuzz/fuzz_migframe: FUZZ_LIBS = -llz4 -lxxhash -lzmq
 
 $(FUZZERS): tests/fuzz/%: tests/fuzz/%.c
 	$(FUZZ_CC) $(FUZZ_LD_CFLAGS) -o $@ $(filter %.c %.o,$^) $(FUZZ_LIBS)

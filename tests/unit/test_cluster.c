@@ -668,6 +668,236 @@ static void test_vm_without_identity_refused(void **unused)
 	state_destroy(t);
 }
 
+/* --- migrations ----------------------------------------------------------------------- */
+
+static int apply_text(cluster_state_t *s, uint32_t sender, const char *text, char *err,
+		      size_t errlen)
+{
+	struct op_ctx ctx = { .sender = sender, .leader = 1 };
+	json_t *op = parse(text);
+	int rc = state_apply(s, op, &ctx, err, errlen);
+
+	json_decref(op);
+	return rc;
+}
+
+#define APPLY_OK(s, sender, text)                                                               \
+	do {                                                                                    \
+		char e_[512] = "";                                                              \
+		int rc_ = apply_text(s, sender, text, e_, sizeof(e_));                          \
+		if (rc_)                                                                        \
+			fail_msg("%s: %d %s", text, rc_, e_);                                   \
+	} while (0)
+
+/* Three online nodes with migration servers, VM m running on node 1 in epoch 1. */
+static cluster_state_t *mig_cluster(void)
+{
+	cluster_state_t *s = state_create();
+	char op[512];
+
+	for (int id = 1; id <= 3; id++) {
+		snprintf(op, sizeof(op),
+			 "{\"op\":\"node.hello\",\"id\":%d,\"name\":\"n%d\",\"vcpus\":4,"
+			 "\"memory\":4096,\"domain\":\"\",\"clearance\":\"secret\",\"watchdog_s\":0,"
+			 "\"mig_endpoint\":\"tcp://10.0.0.%d:7790\","
+			 "\"mig_key\":\"%040d\"}",
+			 id, id, id, id);
+		APPLY_OK(s, (uint32_t)id, op);
+		snprintf(op, sizeof(op),
+			 "{\"op\":\"mgr.node\",\"id\":%d,\"expect\":\"joining\","
+			 "\"status\":\"online\",\"at_ms\":1}",
+			 id);
+		APPLY_OK(s, 1, op);
+	}
+	add_vm(s, "m", "00000000-0000-4000-8000-000000000011", 0);
+	add_vm(s, "o", "00000000-0000-4000-8000-000000000012", 0);
+	APPLY_OK(s, 2, "{\"op\":\"vm.want\",\"name\":\"m\",\"running\":true}");
+	APPLY_OK(s, 1, "{\"op\":\"mgr.vm\",\"name\":\"m\",\"expect_epoch\":0,"
+		       "\"state\":\"started\",\"node\":1,\"epoch\":1}");
+	return s;
+}
+
+static void test_migration_ops(void **unused)
+{
+	cluster_state_t *s = mig_cluster();
+	const struct vm_status *st;
+	char err[512];
+	json_t *j;
+	cluster_state_t *t = state_create();
+
+	/* refused: to its own node, an unknown node, a stopped VM, a bad mode */
+	assert_int_equal(apply_text(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"to\":\"n1\"}",
+				    err, sizeof(err)),
+			 -EALREADY);
+	assert_string_equal(err, "vm m already runs on node n1");
+	assert_int_equal(apply_text(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"to\":\"n9\"}",
+				    err, sizeof(err)),
+			 -ENOENT);
+	assert_int_equal(apply_text(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"o\",\"to\":\"n2\"}",
+				    err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "vm o is not running (stopped): there is nothing to migrate");
+	assert_int_equal(apply_text(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"mode\":\"warp\"}",
+				    err, sizeof(err)),
+			 -EINVAL);
+
+	/* queued; a second one is refused; the placement engine chose (no --to) */
+	APPLY_OK(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"mode\":\"quick\",\"ms\":5}");
+	st = state_vm_status(s, "m");
+	assert_int_equal(st->mig.phase, MIG_QUEUED);
+	assert_int_equal(st->mig.mode, MIG_QUICK);
+	assert_int_equal(st->mig.from, 1);
+	assert_true(st->mig.to == 2 || st->mig.to == 3);
+	assert_int_equal(apply_text(s, 3, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"to\":\"n3\"}",
+				    err, sizeof(err)),
+			 -EBUSY);
+
+	/* only the leader starts it; only the source hands it off */
+	char op[512];
+	uint64_t id = st->mig.id;
+	uint32_t to = st->mig.to;
+
+	snprintf(op, sizeof(op), "{\"op\":\"mgr.mig\",\"name\":\"m\",\"id\":%llu}",
+		 (unsigned long long)id);
+	assert_int_equal(apply_text(s, 2, op, err, sizeof(err)), -EPERM);
+	APPLY_OK(s, 1, op);
+	assert_int_equal(state_vm_status(s, "m")->mig.phase, MIG_RUNNING);
+	snprintf(op, sizeof(op), "{\"op\":\"mig.handoff\",\"name\":\"m\",\"id\":%llu}",
+		 (unsigned long long)id);
+	assert_int_equal(apply_text(s, to, op, err, sizeof(err)), -ESTALE);
+
+	/* the stored form reads back, migration and all */
+	j = state_to_json(s);
+	assert_int_equal(state_from_json(t, j, err, sizeof(err)), 0);
+	assert_int_equal(state_vm_status(t, "m")->mig.id, id);
+	assert_int_equal(state_vm_status(t, "m")->mig.phase, MIG_RUNNING);
+	json_decref(j);
+
+	/* handoff: the target's now, in a new epoch; completed once it runs there */
+	APPLY_OK(s, 1, op);
+	st = state_vm_status(s, "m");
+	assert_int_equal(st->node, to);
+	assert_int_equal(st->epoch, 2);
+	assert_int_equal(st->state, VM_HA_STARTING);
+	assert_int_equal(st->mig.phase, MIG_HANDOFF);
+	assert_int_equal(apply_text(s, 1, "{\"op\":\"vm.migrate-cancel\",\"name\":\"m\"}", err,
+				    sizeof(err)),
+			 -EBUSY);
+	snprintf(op, sizeof(op), "{\"op\":\"mgr.vm\",\"name\":\"m\",\"expect_epoch\":2,"
+				 "\"state\":\"started\",\"node\":%u,\"epoch\":2}",
+		 to);
+	APPLY_OK(s, 1, op);
+	st = state_vm_status(s, "m");
+	assert_int_equal(st->mig.id, 0);
+	assert_int_equal(st->mig_last.id, id);
+	assert_int_equal(st->mig_last.result, MIG_COMPLETED);
+	state_destroy(s);
+	state_destroy(t);
+}
+
+static void test_migration_ends_before_handoff(void **unused)
+{
+	cluster_state_t *s = mig_cluster();
+	const struct vm_status *st;
+	char err[512], op[512];
+	uint64_t id;
+
+	APPLY_OK(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"to\":\"n3\"}");
+	id = state_vm_status(s, "m")->mig.id;
+	/* cancelled while queued: over at once */
+	APPLY_OK(s, 2, "{\"op\":\"vm.migrate-cancel\",\"name\":\"m\"}");
+	st = state_vm_status(s, "m");
+	assert_int_equal(st->mig.id, 0);
+	assert_int_equal(st->mig_last.result, MIG_CANCELLED);
+
+	/* running, then the source says it failed: the VM stays, epoch unchanged */
+	APPLY_OK(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"to\":\"n3\"}");
+	id = state_vm_status(s, "m")->mig.id;
+	snprintf(op, sizeof(op), "{\"op\":\"mgr.mig\",\"name\":\"m\",\"id\":%llu}",
+		 (unsigned long long)id);
+	APPLY_OK(s, 1, op);
+	snprintf(op, sizeof(op),
+		 "{\"op\":\"mig.end\",\"name\":\"m\",\"id\":%llu,\"result\":\"failed\","
+		 "\"reason\":\"block 2: checksum mismatch\"}",
+		 (unsigned long long)id);
+	/* not from the target */
+	assert_int_equal(apply_text(s, 3, op, err, sizeof(err)), -ESTALE);
+	APPLY_OK(s, 1, op);
+	st = state_vm_status(s, "m");
+	assert_int_equal(st->mig.id, 0);
+	assert_int_equal(st->mig_last.result, MIG_FAILED);
+	assert_string_equal(st->mig_last.reason, "block 2: checksum mismatch");
+	assert_int_equal(st->node, 1);
+	assert_int_equal(st->epoch, 1);
+
+	/* the VM stops while migrating: the migration ends with it */
+	APPLY_OK(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"to\":\"n2\"}");
+	APPLY_OK(s, 2, "{\"op\":\"vm.want\",\"name\":\"m\",\"running\":false}");
+	st = state_vm_status(s, "m");
+	assert_int_equal(st->mig.id, 0);
+	assert_int_equal(st->mig_last.result, MIG_FAILED);
+	state_destroy(s);
+}
+
+static void test_save_restore_ops(void **unused)
+{
+	cluster_state_t *s = mig_cluster();
+	const struct vm_status *st;
+	char err[512], op[512];
+	struct vm_def def = *state_vm_find(s, "m");
+	uint64_t id;
+
+	/* no state LUN: refused */
+	assert_int_equal(apply_text(s, 2, "{\"op\":\"vm.save\",\"name\":\"m\"}", err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "vm m has no state LUN to save to (vm create --state-lun URL)");
+	/* a save is not a migration mode */
+	assert_int_equal(apply_text(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"mode\":\"save\"}",
+				    err, sizeof(err)),
+			 -EINVAL);
+	snprintf(def.state_lun, sizeof(def.state_lun), "iscsi://h/iqn.2026-11.org.example:i/9");
+	*(struct vm_def *)state_vm_find(s, "m") = def;
+
+	APPLY_OK(s, 2, "{\"op\":\"vm.save\",\"name\":\"m\",\"ms\":1}");
+	st = state_vm_status(s, "m");
+	id = st->mig.id;
+	assert_int_equal(st->mig.mode, MIG_SAVE);
+	assert_int_equal(st->mig.to, 0);
+	snprintf(op, sizeof(op), "{\"op\":\"mgr.mig\",\"name\":\"m\",\"id\":%llu}",
+		 (unsigned long long)id);
+	APPLY_OK(s, 1, op);
+	/* only its node says it is saved */
+	snprintf(op, sizeof(op), "{\"op\":\"mig.saved\",\"name\":\"m\",\"id\":%llu}",
+		 (unsigned long long)id);
+	assert_int_equal(apply_text(s, 2, op, err, sizeof(err)), -ESTALE);
+	APPLY_OK(s, 1, op);
+	st = state_vm_status(s, "m");
+	assert_true(st->saved);
+	assert_int_equal(st->state, VM_HA_STOPPED);
+	assert_int_equal(st->node, 0);
+	assert_false(st->want_running);
+	assert_int_equal(st->mig_last.result, MIG_COMPLETED);
+
+	/* restore on n3: assigned there at once, in a new epoch */
+	assert_int_equal(apply_text(s, 2, "{\"op\":\"vm.restore\",\"name\":\"m\",\"on\":\"n7\"}", err,
+				    sizeof(err)),
+			 -ENOENT);
+	APPLY_OK(s, 2, "{\"op\":\"vm.restore\",\"name\":\"m\",\"on\":\"n3\"}");
+	st = state_vm_status(s, "m");
+	assert_int_equal(st->node, 3);
+	assert_int_equal(st->state, VM_HA_STARTING);
+	assert_true(st->want_running);
+	assert_true(st->saved); /* until it runs */
+	snprintf(op, sizeof(op), "{\"op\":\"mgr.vm\",\"name\":\"m\",\"expect_epoch\":%llu,"
+				 "\"state\":\"started\",\"node\":3,\"epoch\":%llu}",
+		 (unsigned long long)st->epoch, (unsigned long long)st->epoch);
+	APPLY_OK(s, 1, op);
+	assert_false(state_vm_status(s, "m")->saved);
+	assert_int_equal(apply_text(s, 2, "{\"op\":\"vm.restore\",\"name\":\"m\"}", err, sizeof(err)),
+			 -ENOENT);
+	state_destroy(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -689,6 +919,9 @@ int main(void)
 		cmocka_unit_test(test_repl_silent_member_round_closes),
 		cmocka_unit_test(test_rule_contradictions),
 		cmocka_unit_test(test_vm_without_identity_refused),
+		cmocka_unit_test(test_migration_ops),
+		cmocka_unit_test(test_migration_ends_before_handoff),
+		cmocka_unit_test(test_save_restore_ops),
 	};
 
 	return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);

@@ -541,6 +541,8 @@ struct fake {
 	bool garbage_on_query; /* answer query-thing with garbage */
 	bool close_on_query;   /* hang up at query-thing */
 	int caps_seen, cmds_seen;
+	int got_fd;	/* the last fd passed with SCM_RIGHTS, -1 none */
+	int fd_with;	/* the byte offset in @in it came with */
 
 	qmp_client_t *c;
 	int ready, broken;
@@ -572,6 +574,14 @@ static void srv_answer(struct fake *f, json_t *cmd)
 	assert_true(id > 0);
 	if (!strcmp(name, "qmp_capabilities")) {
 		f->caps_seen++;
+		snprintf(line, sizeof(line), "{\"return\": {}, \"id\": %lld}\n", (long long)id);
+	} else if (!strcmp(name, "getfd")) {
+		/* QEMU's rule: the fd comes with the command's first byte */
+		assert_true(f->got_fd >= 0);
+		assert_int_equal(f->fd_with, 0);
+		assert_int_equal(write(f->got_fd, "fd!", 3), 3);
+		close(f->got_fd);
+		f->got_fd = -1;
 		snprintf(line, sizeof(line), "{\"return\": {}, \"id\": %lld}\n", (long long)id);
 	} else if (!strcmp(name, "query-thing")) {
 		f->cmds_seen++;
@@ -609,9 +619,23 @@ static int32_t srv_readable(int32_t fd, int32_t revents, void *data)
 	size_t len;
 	ssize_t n;
 
-	n = read(fd, f->in + f->inlen, sizeof(f->in) - f->inlen);
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = f->in + f->inlen, .iov_len = sizeof(f->in) - f->inlen };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			      .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm;
+
+	n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
 	if (n <= 0)
 		return -1;
+	cm = CMSG_FIRSTHDR(&msg);
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+		if (f->got_fd >= 0)
+			close(f->got_fd);
+		memcpy(&f->got_fd, CMSG_DATA(cm), sizeof(int));
+		/* 0: it came at the start of a command, not in the middle of one */
+		f->fd_with = f->inlen && f->in[f->inlen - 1] != '\n' ? -1 : 0;
+	}
 	f->inlen += n;
 	/* the client's commands, one JSON object a line */
 	while ((nl = memchr(f->in, '\n', f->inlen))) {
@@ -720,6 +744,7 @@ static int setup_fake(void **state)
 	f->c = qmp_client_create(f->loop, "test", &c_ops, f);
 	assert_non_null(f->c);
 	f->srv = -1;
+	f->got_fd = -1;
 	*state = f;
 	return 0;
 }
@@ -732,6 +757,8 @@ static int teardown_fake(void **state)
 		qmp_client_destroy(f->c);
 	fake_disconnect(f);
 	json_decref(f->result);
+	if (f->got_fd >= 0)
+		close(f->got_fd);
 	qb_loop_destroy(f->loop);
 	free(f);
 	return 0;
@@ -768,6 +795,33 @@ static void test_client_command_reply(void **state)
 	assert_int_equal(f->events, 1);
 	assert_string_equal(f->last_event, "RESUME");
 	assert_int_equal(f->broken, 0);
+}
+
+/* getfd: the fd travels with the command (SCM_RIGHTS); ours stays ours. */
+static void test_client_passes_fd(void **state)
+{
+	struct fake *f = *state;
+	json_t *args = json_pack("{s:s}", "fdname", "hvmig");
+	char buf[8];
+	int p[2];
+
+	assert_int_equal(pipe(p), 0);
+	fake_connect(f);
+	/* a command before it, still queued: the fd must not ride on its bytes */
+	assert_int_equal(qmp_client_send(f->c, "no-such-command", NULL, c_reply, f), 0);
+	assert_int_equal(qmp_client_send_fd(f->c, "getfd", args, p[1], c_reply, f), 0);
+	json_decref(args);
+	assert_int_equal(qmp_client_send_fd(f->c, "getfd", NULL, 987654, c_reply, f), -EBADF);
+	run_loop(f, 2);
+	assert_int_equal(f->replies, 2);
+	assert_string_equal(f->err_class, "");
+	/* what the fake QEMU wrote into the fd it received arrives in our pipe */
+	assert_int_equal(read(p[0], buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "fd!", 3);
+	/* the caller's fd is still open and its own */
+	assert_int_equal(write(p[1], "x", 1), 1);
+	close(p[0]);
+	close(p[1]);
 }
 
 static void test_client_error_reply(void **state)
@@ -949,6 +1003,7 @@ int main(void)
 		cmocka_unit_test(test_parser_long_lines),
 		cmocka_unit_test_setup_teardown(test_client_command_reply, setup_fake,
 						teardown_fake),
+		cmocka_unit_test_setup_teardown(test_client_passes_fd, setup_fake, teardown_fake),
 		cmocka_unit_test_setup_teardown(test_client_error_reply, setup_fake, teardown_fake),
 		cmocka_unit_test_setup_teardown(test_client_garbage_breaks, setup_fake,
 						teardown_fake),
