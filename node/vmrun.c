@@ -1342,43 +1342,65 @@ void vmrun_fini(struct hvnoded *d)
 	d->runs = NULL;
 }
 
+/* One LUN of @def (@what: "disk N" or "state LUN"): reachable, its reservations, its size. */
+static int probe_lun(const char *initiator, const struct vm_def *def, const char *url,
+		     const char *what, bool need_pr, uint64_t min_bytes, char *err, size_t errlen)
+{
+	struct lun_pr_caps caps;
+	struct lun_url u;
+	lun_session_t *s;
+	char msg[1024];
+	int rc;
+
+	rc = lun_url_parse(url, &u, msg, sizeof(msg));
+	if (rc) {
+		snprintf(err, errlen, "%s: %s", what, msg);
+		return rc;
+	}
+	s = lun_open(url, initiator, "mgmt", 10, msg, sizeof(msg));
+	if (!s) {
+		snprintf(err, errlen, "%s: %s", what, msg);
+		return -EHOSTUNREACH;
+	}
+	rc = need_pr ? lun_pr_capabilities(s, &caps, msg, sizeof(msg)) : 0;
+	if (!rc && lun_size(s) < min_bytes) {
+		snprintf(msg, sizeof(msg), "%" PRIu64 " MiB is less than the VM's memory (%" PRIu64
+					   " MiB): its saved state may not fit",
+			 lun_size(s) >> 20, def->memory_mb);
+		rc = -ENOSPC;
+	}
+	lun_close(s);
+	if (rc == -EOPNOTSUPP && min_bytes)
+		snprintf(err, errlen, "%s: %s; hvcluster holds a state LUN under a reservation while "
+				      "it writes it: use a LUN with persistent reservations",
+			 what, msg);
+	else if (rc == -EOPNOTSUPP)
+		snprintf(err, errlen,
+			 "%s: %s; hvcluster cannot guarantee that only one node writes to it. Use "
+			 "another LUN, or accept the risk with --no-fence-storage (power fencing "
+			 "only)",
+			 what, msg);
+	else if (rc)
+		snprintf(err, errlen, "%s: %s", what, msg);
+	return rc;
+}
+
 int vm_disks_probe(struct hvnoded *d, const struct vm_def *def, char *err, size_t errlen)
 {
-	char initiator[256], msg[1024];
-	struct lun_url u;
-	struct lun_pr_caps caps;
-	lun_session_t *s;
+	char initiator[256], what[32];
 	int rc;
 
 	storage_initiator_name(initiator, sizeof(initiator), d->cfg.cluster_name,
 			       d->cfg.node_name);
 	for (size_t i = 0; i < def->ndisks; i++) {
-		const char *url = def->disks[i].url;
-
-		rc = lun_url_parse(url, &u, msg, sizeof(msg));
-		if (rc) {
-			snprintf(err, errlen, "disk %zu: %s", i, msg);
+		snprintf(what, sizeof(what), "disk %zu", i);
+		rc = probe_lun(initiator, def, def->disks[i].url, what, def->fence_storage, 0, err,
+			       errlen);
+		if (rc)
 			return rc;
-		}
-		s = lun_open(url, initiator, "mgmt", 10, msg, sizeof(msg));
-		if (!s) {
-			snprintf(err, errlen, "disk %zu: %s", i, msg);
-			return -EHOSTUNREACH;
-		}
-		rc = def->fence_storage ? lun_pr_capabilities(s, &caps, msg, sizeof(msg)) : 0;
-		lun_close(s);
-		if (rc == -EOPNOTSUPP) {
-			snprintf(err, errlen,
-				 "disk %zu: %s; hvcluster cannot guarantee that only one node writes "
-				 "to it. Use another LUN, or accept the risk with --no-fence-storage "
-				 "(power fencing only)",
-				 i, msg);
-			return rc;
-		}
-		if (rc) {
-			snprintf(err, errlen, "disk %zu: %s", i, msg);
-			return rc;
-		}
 	}
+	if (def->state_lun[0])
+		return probe_lun(initiator, def, def->state_lun, "state LUN", true,
+				 def->memory_mb << 20, err, errlen);
 	return 0;
 }

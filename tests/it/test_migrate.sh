@@ -56,7 +56,7 @@ migrate_checked() {
 	boots=$(console "$dst" m1 | grep -ac '^hvguest boot id=' || true)
 	log "$mode migration of m1: $src -> $dst (boot $boot, seq $seq)"
 	out=$(on n3 hvctl vm migrate m1 --to "$dst" --mode "$mode" --wait 2>&1) ||
-		fail "$mode migration failed: $out; $(vmj m1)"
+		fail "$mode migration: hvctl exit $?: $out; $(vmj m1)"
 	log "$out"
 	[ "$(vm_node m1)" = "$dst" ] || fail "m1 is on $(vm_node m1), not $dst"
 	[ "$(jget "$(vmj m1)" 'j["state"]')" = running ] || fail "m1 not running: $(vmj m1)"
