@@ -101,6 +101,8 @@ CLUSTER_OBJS	+= cluster/repl.o
 CLUSTER_OBJS	+= cluster/manager.o
 CLUSTER_OBJS	+= cluster/plan.o
 CLUSTER_OBJS	+= cluster/placement.o
+CLUSTER_OBJS	+= cluster/rulecheck.o
+CLUSTER_OBJS	+= cluster/secreport.o
 
 FENCING_OBJS	+= fencing/agent.o
 FENCING_OBJS	+= fencing/agent_meta.o
@@ -124,6 +126,7 @@ NODE_OBJS	+= node/rulecmd.o
 NODE_OBJS	+= node/fencecmd.o
 NODE_OBJS	+= node/authz.o
 NODE_OBJS	+= node/watchdog.o
+NODE_OBJS	+= node/seccmd.o
 
 HVNODED_OBJS	+= node/main.o
 HVNODED_OBJS	+= $(NODE_OBJS)
@@ -140,6 +143,7 @@ HVCTL_OBJS	+= node/hvctl_fence.o
 HVCTL_OBJS	+= node/hvctl_util.o
 HVCTL_OBJS	+= node/hvctl_acl.o
 HVCTL_OBJS	+= node/hvctl_migrate.o
+HVCTL_OBJS	+= node/hvctl_security.o
 
 PROGS		= hvnoded hvctl
 
@@ -163,6 +167,7 @@ UNIT_TESTS	+= $(MIGRATE_UNIT_TESTS)
 UNIT_TESTS	+= tests/unit/test_placement
 UNIT_TESTS	+= tests/unit/test_fencing
 UNIT_TESTS	+= tests/unit/test_hvctl_migrate
+UNIT_TESTS	+= tests/unit/test_secreport
 
 BENCHES		+= tests/bench/bench_placement
 
@@ -228,6 +233,11 @@ tests/sim/hvsim: $(SIM_OBJS)
 
 tests/it/cpg-rogue: tests/it/cpg-rogue.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcpg
+
+tests/unit/test_secreport: tests/unit/test_secreport.o cluster/secreport.o cluster/rulecheck.o \
+		cluster/state.o cluster/ops.o cluster/ops_mig.o cluster/migstate.o cluster/vm.o \
+		cluster/jsonv.o cluster/fenceconf.o cluster/acl.o cluster/plan.o cluster/placement.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_JSON)
 
 tests/unit/test_node: tests/unit/test_node.o node/config.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka

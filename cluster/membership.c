@@ -1,7 +1,7 @@
 /*
  * corosync glue: CPG for the group of hvnoded processes (and, later, the
  * replicated state), votequorum for the quorate flag and the membership,
- * cmap for node names.
+ * cmap for node names and the crypto corosync runs with.
  */
 #include "membership.h"
 
@@ -145,6 +145,35 @@ static bool cmap_lookup_name(membership_t *m, uint32_t id, char *out, size_t out
 bool membership_node_addr(membership_t *m, uint32_t id, char *out, size_t outlen)
 {
 	return cmap_node_string(m, id, "ring0_addr", NULL, out, outlen);
+}
+
+/* totem.@key as corosync runs it; "none" when unset, which is corosync's default too. */
+static int cmap_totem_string(membership_t *m, const char *key, char *out, size_t outlen)
+{
+	cs_error_t err;
+	char *str = NULL;
+
+	err = cmap_get_string(m->cmap, key, &str);
+	if (err == CS_ERR_NOT_EXIST) {
+		snprintf(out, outlen, "none");
+		return 0;
+	}
+	if (err != CS_OK)
+		return cs_to_errno(err);
+	snprintf(out, outlen, "%s", str);
+	free(str);
+	return 0;
+}
+
+int membership_crypto(membership_t *m, char *cipher, size_t cipherlen, char *hash,
+		      size_t hashlen)
+{
+	int rc;
+
+	if (!m->connected)
+		return -ENOTCONN;
+	rc = cmap_totem_string(m, "totem.crypto_cipher", cipher, cipherlen);
+	return rc ?: cmap_totem_string(m, "totem.crypto_hash", hash, hashlen);
 }
 
 const char *membership_node_name(membership_t *m, uint32_t id)

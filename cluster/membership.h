@@ -65,6 +65,13 @@ size_t membership_members(membership_t *m, struct member *out, size_t max);
 const char *membership_node_name(membership_t *m, uint32_t id);
 /* Node @id's ring0_addr in corosync's nodelist (an address or a host name); false if unknown. */
 bool membership_node_addr(membership_t *m, uint32_t id, char *out, size_t outlen);
+/*
+ * The knet crypto corosync runs with (totem.crypto_cipher, totem.crypto_hash:
+ * "aes256", "sha256", ... or "none", also when unset). 0, or -ENOTCONN while
+ * corosync is unavailable, or -errno when cmap refuses.
+ */
+int membership_crypto(membership_t *m, char *cipher, size_t cipherlen, char *hash,
+		      size_t hashlen);
 /* Why corosync is unavailable, for status output ("" when available). */
 const char *membership_unavailable_reason(const membership_t *m);
 

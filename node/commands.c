@@ -185,6 +185,7 @@ static const struct {
 	{ "node.fence", cmd_node_fence, ACL_ADMIN },
 	{ "node.confirm", cmd_node_confirm, ACL_ADMIN },
 	{ "audit", cmd_audit, ACL_VIEWER },
+	{ "security.report", cmd_security_report, ACL_VIEWER },
 	{ "acl.list", cmd_acl_list, ACL_VIEWER },
 	{ "acl.add", cmd_acl_add, ACL_ADMIN },
 	{ "acl.del", cmd_acl_del, ACL_ADMIN },

@@ -49,6 +49,8 @@ const char hvctl_main_help[] =
 	"  fence history          the last fences: when, which node, ok or FAILED, why\n"
 	"  acl add|list|del       who may do what: users and groups bound to roles\n"
 	"  audit [--since WHEN]   every change asked for, allowed or denied, and by whom\n"
+	"  security report        what an auditor asks: clearances, owners, broken rules,\n"
+	"                         unencrypted channels, unprotected LUNs, fencing gaps\n"
 	"  help [COMMAND]         help on a command\n"
 	"\n"
 	"Options:\n"
@@ -403,6 +405,7 @@ static const struct command {
 	{ "node", hvctl_node, hvctl_node_help },
 	{ "acl", hvctl_acl, hvctl_acl_help },
 	{ "audit", hvctl_audit, hvctl_audit_help },
+	{ "security", hvctl_security, hvctl_security_help },
 };
 
 static const struct command *find_command(const char *name)

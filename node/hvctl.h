@@ -51,6 +51,9 @@ extern const char hvctl_acl_help[];
 extern const char hvctl_audit_help[];
 int hvctl_acl(struct ctl *ctl, int argc, char **argv);
 int hvctl_audit(struct ctl *ctl, int argc, char **argv);
+/* hvctl_security.c: security report. */
+extern const char hvctl_security_help[];
+int hvctl_security(struct ctl *ctl, int argc, char **argv);
 /* hvctl_rule.c: rule add|list|show|del, plan --fail, and vm explain (argv[0] "explain"). */
 int hvctl_rule(struct ctl *ctl, int argc, char **argv);
 int hvctl_plan(struct ctl *ctl, int argc, char **argv);

@@ -118,6 +118,8 @@ COMMAND(cmd_fence_history);
 COMMAND(cmd_node_list);
 COMMAND(cmd_node_fence);
 COMMAND(cmd_node_confirm);
+/* seccmd.c */
+COMMAND(cmd_security_report);
 
 /*
  * Check that every disk of @def can be used: a valid iSCSI URL, reachable,

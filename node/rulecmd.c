@@ -15,20 +15,13 @@
 
 #include "../cluster/ops.h"
 #include "../cluster/plan.h"
+#include "../cluster/rulecheck.h"
 
 static const char *node_name(const cluster_state_t *s, uint32_t id)
 {
 	const struct node_info *n = id ? state_node_find(s, id) : NULL;
 
 	return n ? n->name : NULL;
-}
-
-/* For messages: a node the state does not know (yet) still prints. */
-static const char *node_label(const cluster_state_t *s, uint32_t id)
-{
-	const char *name = node_name(s, id);
-
-	return name ? name : "an unknown node";
 }
 
 static json_t *node_name_json(const cluster_state_t *s, uint32_t id)
@@ -38,27 +31,10 @@ static json_t *node_name_json(const cluster_state_t *s, uint32_t id)
 	return name ? json_string(name) : json_null();
 }
 
-/* Holds a node: the manager counts it against its node's capacity and the rules. */
-static bool is_running(const struct vm_status *st)
-{
-	return st->node && (st->state == VM_HA_STARTING || st->state == VM_HA_STARTED ||
-			    st->state == VM_HA_STOPPING);
-}
-
 /* May receive VMs: what the manager asks of a node (it also wants it in the membership). */
 static bool is_usable(const struct node_info *n)
 {
 	return n->status == NODE_ONLINE && !n->maintenance;
-}
-
-static bool rule_names_vm(const struct rule *r, const struct vm_def *def)
-{
-	if (r->type == RULE_TIER_SEPARATION)
-		return def->app[0] && !strcmp(r->app, def->app);
-	for (size_t i = 0; i < r->nvms; i++)
-		if (!strcmp(r->vms[i], def->name))
-			return true;
-	return false;
 }
 
 /* Run the placement engine; an array of state_vm_count() entries (free()), or NULL with *rc. */
@@ -163,81 +139,6 @@ json_t *cmd_rule_list(struct hvnoded *d, struct ipc_request *req, json_t *args, 
 	return res ? res : command_error(status, -ENOMEM, "out of memory");
 }
 
-/* Whether two running VMs count as together for @r: same node, or same failure domain. */
-static bool together(const cluster_state_t *s, const struct rule *r, uint32_t a, uint32_t b)
-{
-	const struct node_info *na, *nb;
-
-	if (a == b)
-		return true;
-	if (r->type != RULE_ANTI_AFFINITY || r->scope != RULE_SCOPE_DOMAIN)
-		return false;
-	na = state_node_find(s, a);
-	nb = state_node_find(s, b);
-	return na && nb && na->domain[0] && !strcmp(na->domain, nb->domain);
-}
-
-/* The running VMs @r applies to, as state_vm_at() indexes (free()); NULL when out of memory. */
-static size_t *running_members(const cluster_state_t *s, const struct rule *r, size_t *n)
-{
-	size_t *idx = calloc(state_vm_count(s) + 1, sizeof(*idx));
-
-	*n = 0;
-	for (size_t i = 0; idx && i < state_vm_count(s); i++) {
-		const struct vm_def *def = state_vm_at(s, i);
-
-		if (rule_names_vm(r, def) && is_running(state_vm_status(s, def->name)))
-			idx[(*n)++] = i;
-	}
-	return idx;
-}
-
-/* Whether VMs @a and @b (running) break @r where they are; then @buf says how. */
-static bool pair_breaks(const cluster_state_t *s, const struct rule *r, const struct vm_def *a,
-			const struct vm_def *b, char *buf, size_t len)
-{
-	uint32_t na = state_vm_status(s, a->name)->node, nb = state_vm_status(s, b->name)->node;
-	bool with = together(s, r, na, nb);
-
-	if (r->type == RULE_AFFINITY && !with)
-		snprintf(buf, len, "%s runs on %s, %s on %s", a->name, node_label(s, na), b->name,
-			 node_label(s, nb));
-	else if (r->type == RULE_ANTI_AFFINITY && with && na == nb)
-		snprintf(buf, len, "%s and %s both run on %s", a->name, b->name, node_label(s, na));
-	else if (r->type == RULE_ANTI_AFFINITY && with)
-		snprintf(buf, len, "%s runs on %s and %s on %s, both in failure domain %s", a->name,
-			 node_label(s, na), b->name, node_label(s, nb),
-			 state_node_find(s, na)->domain);
-	else if (r->type == RULE_TIER_SEPARATION && with && strcmp(a->tier, b->tier))
-		snprintf(buf, len, "%s (tier %s) and %s (tier %s) both run on %s", a->name, a->tier,
-			 b->name, b->tier, node_label(s, na));
-	else
-		return false;
-	return true;
-}
-
-/*
- * Does the cluster keep @r now? "" when it does, else which VMs break it. A
- * hard rule added while its VMs already ran apart (or together) stays broken
- * until the manager places them again: this is where the admin sees it.
- */
-static int rule_now(const cluster_state_t *s, const struct rule *r, char *buf, size_t len)
-{
-	size_t n, *idx = running_members(s, r, &n);
-
-	buf[0] = '\0';
-	if (!idx)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		for (size_t k = i + 1; k < n; k++)
-			if (pair_breaks(s, r, state_vm_at(s, idx[i]), state_vm_at(s, idx[k]), buf,
-					len))
-				goto out;
-out:
-	free(idx);
-	return 0;
-}
-
 static json_t *member_json(const cluster_state_t *s, const char *name)
 {
 	const struct vm_def *def = state_vm_find(s, name);
@@ -275,7 +176,7 @@ json_t *cmd_rule_show(struct hvnoded *d, struct ipc_request *req, json_t *args, 
 	res = rule_to_json(r);
 	if (!res)
 		return command_error(status, -ENOMEM, "rule %s: out of memory", r->name);
-	if (rule_now(d->state, r, now, sizeof(now))) {
+	if (rule_broken_by(d->state, r, now, sizeof(now))) {
 		json_decref(res);
 		return command_error(status, -ENOMEM, "rule %s: out of memory", r->name);
 	}
@@ -354,7 +255,7 @@ json_t *cmd_vm_explain(struct hvnoded *d, struct ipc_request *req, json_t *args,
 		return command_error(status, -ENOMEM, "vm %s: out of memory", name);
 	for (size_t i = 0; i < nv; i++) {
 		const struct vm_def *def = state_vm_at(s, i);
-		bool running = is_running(state_vm_status(s, def->name));
+		bool running = vm_holds_node(state_vm_status(s, def->name));
 
 		if (!strcmp(def->name, name)) {
 			self = i;
@@ -431,8 +332,8 @@ static void fail_reqs(const cluster_state_t *s, const bool *failed, struct plan_
 		const struct vm_def *def = state_vm_at(s, i);
 		const struct vm_status *st = state_vm_status(s, def->name);
 
-		affected[i] = is_running(st) && on_failed_node(s, failed, st->node);
-		if (!is_running(st))
+		affected[i] = vm_holds_node(st) && on_failed_node(s, failed, st->node);
+		if (!vm_holds_node(st))
 			reqs[i].need = PLAN_IGNORE;
 		else if (!affected[i])
 			reqs[i].need = PLAN_STAY;

@@ -2,13 +2,14 @@
 # Roles and audit in a 2-host lab: hvctl run as unprivileged users (setpriv) against the real
 # hvnoded. Nobody without a binding may do anything; a viewer reads but cannot stop; an
 # operator scoped to app shop starts a shop VM but not another app's, and cannot add rules;
-# every refusal is in the audit log of every node, with who and why.
+# every refusal is in the audit log of every node, with who and why. The viewer's security
+# report names what an auditor must hear of: VMs without owner or contact, a soft rule broken.
 set -euo pipefail
 . tests/it/lib.sh
 
 guest=$top/tests/guest/hvguest.elf
 export LAB_ID=${LAB_ID:-ro$$}
-lab_up 2 --luns 2
+lab_up 2 --luns 3
 wait_online 2
 mapfile -t luns < <("$lab" luns)
 on() { local h=$1; shift; "$lab" exec "$h" -- "$@"; }
@@ -60,4 +61,36 @@ ok = [r for r in a if r["result"] == "ok" and r["cmd"] == "vm.want" and r["who"]
 sys.exit("missing denials: %s" % sorted(missing) if missing else (0 if ok else "no allowed start by daemon"))' "$a" ||
 		fail "$h audit log: $a"
 done
+log "security report, as a viewer: concrete findings"
+crm_node=$(jget "$(on n1 hvctl vm show crm1 --json)" 'j["node"]')
+on n1 hvctl vm create anon1 --vcpus 1 --memory 32M --disk "${luns[2]},bus=ide" --kernel "$guest" \
+	--allow "$crm_node" >/dev/null
+on n1 hvctl vm start anon1 >/dev/null
+on n1 hvctl rule add anti-affinity spread --vms crm1,anon1 --soft >/dev/null
+rep=$(as nobody n2 security report --json) || fail "viewer: security report failed"
+python3 -c '
+import json, sys
+r, crm_node = json.loads(sys.argv[1]), sys.argv[2]
+f = {(x["check"], x["severity"], x["object"]): x["detail"] for x in r["findings"]}
+def want(key, text):
+    if text not in f.get(key, ""):
+        sys.exit("missing %s containing %r in %s" % (key, text, r["findings"]))
+want(("owner-contact", "warning", "anon1"), "no owner and no contact")
+want(("owner-contact", "warning", "shop1"), "no contact")
+want(("rules", "warning", "spread"), "soft anti-affinity broken: crm1 and anon1 both run on " + crm_node)
+want(("fencing", "warning", "n1"), "storage fencing only (built-in)")
+c = r["checks"]
+for ok in ("clearance", "corosync-crypto", "migration-keys", "storage-reservations"):
+    if c[ok] != "ok":
+        sys.exit("check %s: %s, findings %s" % (ok, c[ok], r["findings"]))
+if r["corosync"] != {"crypto_cipher": "aes256", "crypto_hash": "sha256"}:
+    sys.exit("corosync crypto: %s" % r["corosync"])
+hosts = {h["name"]: h for h in r["hosts"]}
+if sorted(hosts) != ["n1", "n2"] or hosts[crm_node]["effective_classification"] is None:
+    sys.exit("hosts: %s" % r["hosts"])' "$rep" "$crm_node" || fail "security report: $rep"
+out=$(as nobody n1 security report) || fail "viewer: security report (text) failed"
+grep -q "^Corosync without encryption: OK" <<<"$out" || fail "security report text: $out"
+grep -Eq "^ +warning +spread +soft anti-affinity broken" <<<"$out" || fail "security report text: $out"
+printf "%s\n" "$out"
+log "ok: security report: $(tail -n 1 <<<"$out")"
 echo PASS
