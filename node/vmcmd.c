@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -184,6 +185,7 @@ json_t *cmd_vm_console(struct hvnoded *d, struct ipc_request *req, json_t *args,
 	json_int_t lines = json_integer_value(json_object_get(args, "lines"));
 	json_t *res = NULL;
 	char path[4096], *buf, *p;
+	struct stat st;
 	off_t size, from;
 	ssize_t n;
 	int fd;
@@ -195,12 +197,18 @@ json_t *cmd_vm_console(struct hvnoded *d, struct ipc_request *req, json_t *args,
 		lines = 50;
 	vmrun_dir(d, def->name, path, sizeof(path));
 	strncat(path, "/console.log", sizeof(path) - strlen(path) - 1);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* the VM's uid owns the dir: a FIFO there must not block the loop */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return json_pack("{s:s,s:s}", "name", def->name, "text", "");
 		return command_error(status, -errno, "vm %s: cannot read console log %s: %s",
 				     def->name, path, strerror(errno));
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return command_error(status, -EINVAL, "vm %s: console log %s is not a plain file",
+				     def->name, path);
 	}
 	size = lseek(fd, 0, SEEK_END);
 	from = size > CONSOLE_MAX ? size - CONSOLE_MAX : 0;

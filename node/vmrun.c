@@ -739,7 +739,8 @@ static pid_t spawn_disk_server(struct vm_run *r, size_t i, char *err, size_t err
 		dup2(fd, 0);
 		close(fd);
 	}
-	fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	/* as root in a dir the VM's uid owns: never follow a link it planted, never block */
+	fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0600);
 	if (fd >= 0) {
 		dup2(fd, 1);
 		dup2(fd, 2);
@@ -767,9 +768,12 @@ static int make_vm_dir(struct vm_run *r, char *err, size_t errlen)
 		goto err;
 	if (chown(r->dir, r->uid, r->uid) < 0 || chmod(r->dir, 0700) < 0)
 		goto err;
-	/* the console log survives restarts; it follows the VM's current uid */
+	/*
+	 * The console log survives restarts; it follows the VM's current uid. The VM's
+	 * uid may have made it a symlink: chown must not follow it (spawn refuses it).
+	 */
 	snprintf(vms, sizeof(vms), "%s/console.log", r->dir);
-	if (chown(vms, r->uid, r->uid) < 0 && errno != ENOENT)
+	if (fchownat(AT_FDCWD, vms, r->uid, r->uid, AT_SYMLINK_NOFOLLOW) < 0 && errno != ENOENT)
 		goto err;
 	return 0;
 err:
