@@ -111,6 +111,7 @@ FENCING_OBJS	+= fencing/power.o
 NODE_OBJS	+= node/config.o
 NODE_OBJS	+= node/log.o
 NODE_OBJS	+= node/ipc.o
+NODE_OBJS	+= node/ipcproto.o
 NODE_OBJS	+= node/commands.o
 NODE_OBJS	+= node/statefile.o
 NODE_OBJS	+= node/vmcmd.o
@@ -229,8 +230,8 @@ tests/sim/hvsim: $(SIM_OBJS)
 tests/it/cpg-rogue: tests/it/cpg-rogue.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcpg
 
-tests/unit/test_node: tests/unit/test_node.o node/config.o
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka
+tests/unit/test_node: tests/unit/test_node.o node/config.o node/ipcproto.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_JSON)
 
 tests/unit/test_cluster: tests/unit/test_cluster.o cluster/members.o cluster/vm.o cluster/state.o cluster/jsonv.o \
 		cluster/ops.o cluster/ops_mig.o cluster/migstate.o cluster/plan.o cluster/placement.o \
