@@ -113,6 +113,7 @@ FENCING_OBJS	+= fencing/power.o
 NODE_OBJS	+= node/config.o
 NODE_OBJS	+= node/log.o
 NODE_OBJS	+= node/ipc.o
+NODE_OBJS	+= node/ipcproto.o
 NODE_OBJS	+= node/commands.o
 NODE_OBJS	+= node/statefile.o
 NODE_OBJS	+= node/vmcmd.o
@@ -239,8 +240,8 @@ tests/unit/test_secreport: tests/unit/test_secreport.o cluster/secreport.o clust
 		cluster/jsonv.o cluster/fenceconf.o cluster/acl.o cluster/plan.o cluster/placement.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_JSON)
 
-tests/unit/test_node: tests/unit/test_node.o node/config.o
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka
+tests/unit/test_node: tests/unit/test_node.o node/config.o node/ipcproto.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_JSON)
 
 tests/unit/test_cluster: tests/unit/test_cluster.o cluster/members.o cluster/vm.o cluster/state.o cluster/jsonv.o \
 		cluster/ops.o cluster/ops_mig.o cluster/migstate.o cluster/plan.o cluster/placement.o \

@@ -6,6 +6,7 @@
  * process.
  */
 #include "hvnoded.h"
+#include "ipcproto.h"
 #include "proto.h"
 
 #include <errno.h>
@@ -175,48 +176,19 @@ void ipc_request_fail(struct ipc_request *req, int status, const char *fmt, ...)
 static int32_t msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 {
 	const struct ipc_client *cl = qb_ipcs_context_get(c);
-	const struct qb_ipc_request_header *hdr = data;
-	json_error_t jerr;
-	json_t *req, *args, *res;
+	char cmd[HV_IPC_CMD_MAX];
+	json_t *args, *res;
 	struct ipc_request *r;
-	const char *cmd;
 	char why[256];
 	int status = 0;
 
-	if (size < sizeof(*hdr) || hdr->size < (int32_t)sizeof(*hdr) || (size_t)hdr->size > size) {
-		snprintf(why, sizeof(why), "malformed request: bad header size");
-		reject(c, cl, why);
-		return 0;
-	}
-	if (hdr->id != HV_IPC_REQUEST) {
-		snprintf(why, sizeof(why), "malformed request: unknown message id %d", hdr->id);
-		reject(c, cl, why);
-		return 0;
-	}
-	req = json_loadb((const char *)data + sizeof(*hdr), hdr->size - sizeof(*hdr),
-			 JSON_REJECT_DUPLICATES, &jerr);
-	if (!req) {
-		snprintf(why, sizeof(why), "malformed request: not JSON: %s", jerr.text);
-		reject(c, cl, why);
-		return 0;
-	}
-	if (!json_is_object(req) || !json_is_string(json_object_get(req, "cmd"))) {
-		json_decref(req);
-		snprintf(why, sizeof(why), "malformed request: not an object with a string \"cmd\"");
-		reject(c, cl, why);
-		return 0;
-	}
-	cmd = json_string_value(json_object_get(req, "cmd"));
-	args = json_object_get(req, "args");
-	if (args && !json_is_object(args)) {
-		json_decref(req);
-		snprintf(why, sizeof(why), "malformed request: \"args\" is not an object");
+	if (ipc_request_decode(data, size, cmd, sizeof(cmd), &args, why, sizeof(why)) != 0) {
 		reject(c, cl, why);
 		return 0;
 	}
 	r = calloc(1, sizeof(*r));
 	if (!r) {
-		json_decref(req);
+		json_decref(args);
 		snprintf(why, sizeof(why), "out of memory");
 		reject(c, cl, why);
 		return 0;
@@ -229,7 +201,7 @@ static int32_t msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 		ipc_request_reply(r, status, res);
 		json_decref(res);
 	}
-	json_decref(req);
+	json_decref(args);
 	return 0;
 }
 

@@ -35,6 +35,7 @@ FUZZERS		+= tests/fuzz/fuzz_fencemeta
 FUZZERS		+= tests/fuzz/fuzz_config
 FUZZERS		+= tests/fuzz/fuzz_qmp
 FUZZERS		+= tests/fuzz/fuzz_migframe
+FUZZERS		+= tests/fuzz/fuzz_ipc
 
 # The project sources each harness links, built into $(FUZZ_OBJDIR).
 FUZZ_VM_SRCS	+= cluster/vm.c
@@ -70,6 +71,8 @@ tests/fuzz/fuzz_qmp: $(call fuzz_obj,hypervisor/qmp.c)
 tests/fuzz/fuzz_qmp: FUZZ_LIBS = -lqb -ljansson
 tests/fuzz/fuzz_migframe: $(call fuzz_obj,migrate/frame.c migrate/proto.c)
 tests/fuzz/fuzz_migframe: FUZZ_LIBS = -llz4 -lxxhash -lzmq
+tests/fuzz/fuzz_ipc: $(call fuzz_obj,node/ipcproto.c)
+tests/fuzz/fuzz_ipc: FUZZ_LIBS = -ljansson
 
 $(FUZZERS): tests/fuzz/%: tests/fuzz/%.c
 	$(FUZZ_CC) $(FUZZ_LD_CFLAGS) -o $@ $(filter %.c %.o,$^) $(FUZZ_LIBS)

@@ -1,4 +1,4 @@
-/* Unit tests of node/: the config reader. */
+/* Unit tests of node/: the config reader, the IPC request decoder. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +12,8 @@
 #include <cmocka.h>
 
 #include "../../node/config.h"
+#include "../../node/ipcproto.h"
+#include "../../node/proto.h"
 
 static char path[64];
 
@@ -174,6 +176,169 @@ static void test_log_level_parse(void **state)
 	assert_int_equal(hv_log_level_parse(""), -EINVAL);
 }
 
+/* A request as hvctl sends it: a header whose size is @hsize (0: the true size), then @body. */
+static size_t request(unsigned char *buf, size_t cap, int32_t id, int32_t hsize, const char *body,
+		      size_t blen)
+{
+	struct qb_ipc_request_header hdr = { .id = id };
+
+	assert_true(sizeof(hdr) + blen <= cap);
+	hdr.size = hsize ? hsize : (int32_t)(sizeof(hdr) + blen);
+	memcpy(buf, &hdr, sizeof(hdr));
+	memcpy(buf + sizeof(hdr), body, blen);
+	return sizeof(hdr) + blen;
+}
+
+static int decode(const char *body, char *cmd, json_t **args, char *err, size_t errlen)
+{
+	unsigned char buf[512];
+	size_t n = request(buf, sizeof(buf), HV_IPC_REQUEST, 0, body, strlen(body));
+
+	return ipc_request_decode(buf, n, cmd, HV_IPC_CMD_MAX, args, err, errlen);
+}
+
+static void test_ipc_decode_ok(void **state)
+{
+	char cmd[HV_IPC_CMD_MAX], err[256];
+	json_t *args;
+
+	assert_int_equal(decode("{\"cmd\":\"vm.stop\",\"args\":{\"name\":\"web1\"}}", cmd, &args,
+				err, sizeof(err)), 0);
+	assert_string_equal(cmd, "vm.stop");
+	assert_true(json_is_object(args));
+	assert_string_equal(json_string_value(json_object_get(args, "name")), "web1");
+	/* args outlives the request it came from */
+	assert_int_equal(args->refcount, 1);
+	json_decref(args);
+
+	/* no "args": an empty object, so handlers never see NULL */
+	assert_int_equal(decode("{\"cmd\":\"status\"}", cmd, &args, err, sizeof(err)), 0);
+	assert_string_equal(cmd, "status");
+	assert_true(json_is_object(args));
+	assert_int_equal(json_object_size(args), 0);
+	json_decref(args);
+
+	/* an unknown name is the command table's business, not the decoder's */
+	assert_int_equal(decode("{\"cmd\":\"format-all-disks\"}", cmd, &args, err, sizeof(err)), 0);
+	assert_string_equal(cmd, "format-all-disks");
+	json_decref(args);
+}
+
+/* ipc.c sends these messages to the client and logs them: they must not change. */
+static void test_ipc_decode_malformed(void **state)
+{
+	static const struct {
+		const char *body;
+		const char *expect; /* prefix of the error */
+	} cases[] = {
+		{ "\x01\xff{{{ garbage", "malformed request: not JSON: " },
+		{ "", "malformed request: not JSON: " },
+		{ "[1,2,3]", "malformed request: not an object with a string \"cmd\"" },
+		{ "{\"command\":\"status\"}", "malformed request: not an object with a string \"cmd\"" },
+		{ "{\"cmd\":7}", "malformed request: not an object with a string \"cmd\"" },
+		{ "{\"cmd\":\"status\",\"args\":7}", "malformed request: \"args\" is not an object" },
+		{ "{\"cmd\":\"status\",\"args\":null}", "malformed request: \"args\" is not an object" },
+		{ "{\"cmd\":\"status\",\"cmd\":\"vm.stop\"}", "malformed request: not JSON: duplicate" },
+		{ "{\"cmd\":\"\"}", "malformed request: \"cmd\" is empty or holds a NUL byte" },
+		/* json_string_value() would read "status": jansson refuses it without JSON_ALLOW_NUL */
+		{ "{\"cmd\":\"status\\u0000vm.stop\"}",
+		  "malformed request: not JSON: \\u0000 is not allowed" },
+		{ "{\"cmd\":\"0123456789012345678901234567890123456789012345678901234567890123\"}",
+		  "malformed request: \"cmd\" is longer than 63 bytes" },
+	};
+	char cmd[HV_IPC_CMD_MAX], err[256];
+	json_t *args;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		args = (json_t *)&args; /* must be reset */
+		assert_int_equal(decode(cases[i].body, cmd, &args, err, sizeof(err)), -EPROTO);
+		assert_null(args);
+		assert_string_equal(cmd, "");
+		if (strncmp(err, cases[i].expect, strlen(cases[i].expect)) != 0)
+			fail_msg("case %zu: got '%s', want prefix '%s'", i, err, cases[i].expect);
+	}
+	/* 63 bytes is the longest name that fits */
+	assert_int_equal(decode("{\"cmd\":\"012345678901234567890123456789012345678901234567890123456789012\"}",
+				cmd, &args, err, sizeof(err)), 0);
+	assert_int_equal(strlen(cmd), 63);
+	json_decref(args);
+}
+
+static void test_ipc_decode_header(void **state)
+{
+	const char *body = "{\"cmd\":\"status\"}";
+	unsigned char buf[512];
+	char cmd[HV_IPC_CMD_MAX], err[256];
+	json_t *args;
+	size_t n;
+
+	/* shorter than a header, whatever it claims */
+	n = request(buf, sizeof(buf), HV_IPC_REQUEST, 0, body, strlen(body));
+	assert_int_equal(ipc_request_decode(buf, sizeof(struct qb_ipc_request_header) - 1, cmd,
+					    sizeof(cmd), &args, err, sizeof(err)), -EPROTO);
+	assert_string_equal(err, "malformed request: bad header size");
+	assert_null(args);
+	/* ipc-garbage short: a header claiming 2 bytes */
+	n = request(buf, sizeof(buf), HV_IPC_REQUEST, 2, body, strlen(body));
+	assert_int_equal(ipc_request_decode(buf, n, cmd, sizeof(cmd), &args, err, sizeof(err)),
+			 -EPROTO);
+	assert_string_equal(err, "malformed request: bad header size");
+	n = request(buf, sizeof(buf), HV_IPC_REQUEST, -1, body, strlen(body));
+	assert_int_equal(ipc_request_decode(buf, n, cmd, sizeof(cmd), &args, err, sizeof(err)),
+			 -EPROTO);
+	assert_string_equal(err, "malformed request: bad header size");
+	/* ipc-garbage oversize: the header claims more than was sent */
+	n = request(buf, sizeof(buf), HV_IPC_REQUEST, 100000, body, strlen(body));
+	assert_int_equal(ipc_request_decode(buf, n, cmd, sizeof(cmd), &args, err, sizeof(err)),
+			 -EPROTO);
+	assert_string_equal(err, "malformed request: bad header size");
+	/* ipc-garbage badid */
+	n = request(buf, sizeof(buf), 4242, 0, body, strlen(body));
+	assert_int_equal(ipc_request_decode(buf, n, cmd, sizeof(cmd), &args, err, sizeof(err)),
+			 -EPROTO);
+	assert_string_equal(err, "malformed request: unknown message id 4242");
+	assert_null(args);
+	/* the JSON is what the header says, not what follows it: here "{}" cut to "{" */
+	n = request(buf, sizeof(buf), HV_IPC_REQUEST,
+		    (int32_t)(sizeof(struct qb_ipc_request_header) + 1), "{}", 2);
+	assert_int_equal(ipc_request_decode(buf, n, cmd, sizeof(cmd), &args, err, sizeof(err)),
+			 -EPROTO);
+	assert_non_null(strstr(err, "not JSON"));
+	/* and bytes after it are ignored, as libqb's buffer may hold them */
+	n = request(buf, sizeof(buf), HV_IPC_REQUEST,
+		    (int32_t)(sizeof(struct qb_ipc_request_header) + strlen(body)), body,
+		    strlen(body) + 1);
+	assert_int_equal(ipc_request_decode(buf, n, cmd, sizeof(cmd), &args, err, sizeof(err)), 0);
+	json_decref(args);
+	/* an unaligned buffer */
+	n = request(buf + 1, sizeof(buf) - 1, HV_IPC_REQUEST, 0, body, strlen(body));
+	assert_int_equal(ipc_request_decode(buf + 1, n, cmd, sizeof(cmd), &args, err, sizeof(err)),
+			 0);
+	assert_string_equal(cmd, "status");
+	json_decref(args);
+}
+
+/* Small buffers: names that do not fit are refused, messages are cut but terminated. */
+static void test_ipc_decode_small_buffers(void **state)
+{
+	const char *body = "{\"cmd\":\"status\"}";
+	unsigned char buf[512];
+	char cmd[8], err[8];
+	json_t *args;
+	size_t n = request(buf, sizeof(buf), HV_IPC_REQUEST, 0, body, strlen(body));
+
+	assert_int_equal(ipc_request_decode(buf, n, cmd, 7, &args, err, sizeof(err)), 0);
+	assert_string_equal(cmd, "status");
+	json_decref(args);
+	assert_int_equal(ipc_request_decode(buf, n, cmd, 6, &args, err, sizeof(err)), -EPROTO);
+	assert_string_equal(err, "malform");
+	assert_null(args);
+	assert_int_equal(ipc_request_decode(buf, n, cmd, 0, &args, err, 1), -EPROTO);
+	assert_string_equal(err, "");
+	assert_int_equal(ipc_request_decode(buf, n, cmd, 0, &args, NULL, 0), -EPROTO);
+	assert_null(args);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -183,6 +348,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nul_byte, setup, teardown),
 		cmocka_unit_test(test_log_level_parse),
+		cmocka_unit_test(test_ipc_decode_ok),
+		cmocka_unit_test(test_ipc_decode_malformed),
+		cmocka_unit_test(test_ipc_decode_header),
+		cmocka_unit_test(test_ipc_decode_small_buffers),
 	};
 
 	return cmocka_run_group_tests_name("node", tests, NULL, NULL);
