@@ -36,8 +36,11 @@ jget() {
 	python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"
 }
 
-# Start a lab and make sure it goes away whatever happens.
+# Start a lab and make sure it goes away whatever happens. The lab gets an id of its own
+# (LAB_ID, exported) unless the caller chose one: every later `lab` command of this test
+# addresses it, never the machine's "current" lab, which another lab may have become.
 lab_up() {
+	export LAB_ID=${LAB_ID:-it$$}
 	trap 'lab_cleanup' EXIT
 	"$lab" up "$@" || fail "lab up $*"
 }
