@@ -961,6 +961,9 @@ void cluster_fini(struct hvnoded *d)
 	qb_loop_timer_del(d->loop, a->tick);
 	if (a->flush_armed)
 		qb_loop_timer_del(d->loop, a->flush_timer);
+	/* a reconcile queued when the loop stopped: libqb frees a job only when it runs or goes */
+	if (a->reconcile_queued)
+		qb_loop_job_del(d->loop, QB_LOOP_MED, d, reconcile);
 	while ((w = a->waiters)) {
 		a->waiters = w->next;
 		ipc_request_fail(w->req, -ESHUTDOWN, "hvnoded is stopping");

@@ -218,8 +218,9 @@ static int run(struct hvnoded *d)
 	       d->cfg.node_name, d->cfg.cluster_name);
 	qb_loop_run(d->loop);
 
-	vmmig_fini(d);
+	vmmig_stop(d);
 	vmrun_fini(d);
+	vmmig_fini(d);
 	watchdog_stop(d);
 	membership_destroy(d->membership);
 	d->membership = NULL;
@@ -236,8 +237,9 @@ err_cluster:
 	cluster_fini(d);
 	watchdog_stop(d);
 err_vmrun:
-	vmmig_fini(d);
+	vmmig_stop(d);
 	vmrun_fini(d);
+	vmmig_fini(d);
 err_work:
 	work_fini(d);
 err_loop:

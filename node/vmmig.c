@@ -56,6 +56,8 @@ struct mig_ctx {
 	qb_loop_timer_handle timer;
 	bool timer_armed;
 	bool dead; /* done: freed at the next reconcile */
+	unsigned int inflight; /* QMP commands whose callback gets this context */
+	bool free_pending;     /* gone from the list: freed when the last of them returns */
 
 	/* source */
 	mig_sender_t *sender;
@@ -132,6 +134,8 @@ static void ctx_free(struct mig_ctx *c)
 {
 	struct mig_ctx **pp;
 
+	if (c->free_pending)
+		return;
 	ctx_timer_del(c);
 	if (c->sender) {
 		qb_loop_poll_del(c->m->d->loop, mig_send_notify_fd(c->sender));
@@ -146,13 +150,42 @@ static void ctx_free(struct mig_ctx *c)
 	}
 	if (c->qemu_fd >= 0)
 		close(c->qemu_fd);
+	c->qemu_fd = -1;
 	for (pp = &c->m->ctxs; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
 			break;
 		}
 	free(c->hello);
+	c->hello = NULL;
+	if (c->inflight) {
+		c->free_pending = true; /* QEMU still owes an answer to c */
+		return;
+	}
 	free(c);
+}
+
+/* Send a QMP command whose callback gets @c; 0 or -errno as qemu_vm_qmp(). */
+static int ctx_qmp(struct mig_ctx *c, qemu_vm_t *q, const char *cmd, json_t *args, int fd,
+		   qemu_qmp_fn cb)
+{
+	int rc = fd >= 0 ? qemu_vm_qmp_fd(q, cmd, args, fd, cb, c) : qemu_vm_qmp(q, cmd, args, cb, c);
+
+	if (rc == 0)
+		c->inflight++;
+	return rc;
+}
+
+/* At the start of each such callback: true when @c is gone (then freed, maybe) and the
+ * callback must return at once. */
+static bool ctx_answered(struct mig_ctx *c)
+{
+	c->inflight--;
+	if (!c->free_pending)
+		return false;
+	if (!c->inflight)
+		free(c);
+	return true;
 }
 
 static void send_op(struct hvnoded *d, json_t *op)
@@ -212,7 +245,7 @@ static void src_poll(void *data)
 	c->timer_armed = false;
 	if (c->ending)
 		return;
-	if (!q || qemu_vm_qmp(q, "query-migrate", NULL, on_query_migrate, c) < 0)
+	if (!q || ctx_qmp(c, q, "query-migrate", NULL, -1, on_query_migrate) < 0)
 		src_fail(c, "the VM's QEMU went away during the migration");
 }
 
@@ -224,6 +257,8 @@ static void on_query_migrate(qemu_vm_t *vm, json_t *res, const char *err_class,
 	json_t *ram = json_object_get(res, "ram");
 	char why[600];
 
+	if (ctx_answered(c))
+		return;
 	if (c->ending || !strcmp(err_class ?: "", QEMU_ERR_CANCELLED))
 		return;
 	if (err_class || !status) {
@@ -266,6 +301,8 @@ static void on_migrate(qemu_vm_t *vm, json_t *res, const char *err_class, const 
 	struct mig_ctx *c = arg;
 	char why[600];
 
+	if (ctx_answered(c))
+		return;
 	if (c->ending || !strcmp(err_class ?: "", QEMU_ERR_CANCELLED))
 		return;
 	if (err_class) {
@@ -290,8 +327,7 @@ static int src_send(struct mig_ctx *c, const char *cmd, json_t *args, int fd)
 
 	if (!q)
 		return -ESRCH;
-	rc = fd >= 0 ? qemu_vm_qmp_fd(q, cmd, args, fd, on_step, c)
-		     : qemu_vm_qmp(q, cmd, args, !strcmp(cmd, "migrate") ? on_migrate : on_step, c);
+	rc = ctx_qmp(c, q, cmd, args, fd, !strcmp(cmd, "migrate") ? on_migrate : on_step);
 	json_decref(args);
 	return rc;
 }
@@ -335,6 +371,8 @@ static void on_step(qemu_vm_t *vm, json_t *res, const char *err_class, const cha
 	int next = (int)c->tries + 1;
 	char why[600];
 
+	if (ctx_answered(c))
+		return;
 	if (c->ending || !strcmp(err_class ?: "", QEMU_ERR_CANCELLED))
 		return;
 	if (err_class) {
@@ -456,6 +494,8 @@ static void on_final(qemu_vm_t *vm, json_t *res, const char *err_class, const ch
 {
 	struct mig_ctx *c = arg;
 
+	if (ctx_answered(c))
+		return;
 	if (!strcmp(err_class ?: "", QEMU_ERR_CANCELLED))
 		return;
 	if (!err_class)
@@ -487,7 +527,7 @@ static void src_finished(void *arg, bool ok, const char *why)
 	       c->name, c->id, c->prog.raw_bytes, c->prog.wire_bytes);
 	/* QEMU's own downtime figure first (its poll may not have seen "completed") */
 	q = vmrun_qemu(c->m->d, c->name);
-	if (!q || c->qemu_completed || qemu_vm_qmp(q, "query-migrate", NULL, on_final, c) < 0)
+	if (!q || c->qemu_completed || ctx_qmp(c, q, "query-migrate", NULL, -1, on_final) < 0)
 		handoff(c);
 }
 
@@ -530,6 +570,8 @@ static void on_save_final(qemu_vm_t *vm, json_t *res, const char *err_class,
 	const char *status = json_string_value(json_object_get(res, "status"));
 	char why[600];
 
+	if (ctx_answered(c))
+		return;
 	if (!strcmp(err_class ?: "", QEMU_ERR_CANCELLED))
 		return;
 	if (!status || strcmp(status, "completed")) {
@@ -569,7 +611,7 @@ static void save_streamed(void *arg, int rc, const char *err)
 	/* QEMU closes the stream when it completed, or when it failed: ask which */
 	c->ending = true;
 	ctx_timer_del(c);
-	if (!q || qemu_vm_qmp(q, "query-migrate", NULL, on_save_final, c) < 0) {
+	if (!q || ctx_qmp(c, q, "query-migrate", NULL, -1, on_save_final) < 0) {
 		c->ending = false;
 		src_fail(c, "the VM's QEMU went away during the save");
 	}
@@ -625,6 +667,7 @@ static void src_start(struct vmmig *m, const struct vm_def *def, const struct vm
 	struct mig_send_cfg cfg = { 0 };
 	struct mig_ctx *c;
 	char err[512], *hello;
+	json_t *hj;
 	int sv[2];
 
 	c = ctx_new(m, def->name, st->mig.id, true);
@@ -646,10 +689,11 @@ static void src_start(struct vmmig *m, const struct vm_def *def, const struct vm
 		return;
 	}
 	c->qemu_fd = sv[1];
-	hello = json_dumps(json_pack("{s:s,s:s,s:I,s:I,s:s}", "vm", def->name, "uuid", def->uuid,
-				     "id", (json_int_t)st->mig.id, "from", (json_int_t)my_id(d),
-				     "mode", mig_mode_name(st->mig.mode)),
-			   JSON_COMPACT);
+	hj = json_pack("{s:s,s:s,s:I,s:I,s:s}", "vm", def->name, "uuid", def->uuid, "id",
+		       (json_int_t)st->mig.id, "from", (json_int_t)my_id(d), "mode",
+		       mig_mode_name(st->mig.mode));
+	hello = hj ? json_dumps(hj, JSON_COMPACT) : NULL;
+	json_decref(hj);
 	cfg = (struct mig_send_cfg){ .endpoint = to->mig_endpoint, .server_key = to->mig_key,
 				     .keys = &m->keys, .hello = hello ?: "{}", .fd = sv[0],
 				     .nthreads = cs->mig_threads, .compress = cs->mig_compress,
@@ -806,7 +850,7 @@ static void tgt_poll(void *data)
 	qemu_vm_t *q = vmrun_qemu(c->m->d, c->name);
 
 	c->timer_armed = false;
-	if (!q || qemu_vm_qmp(q, "query-migrate", NULL, on_loaded, c) < 0) {
+	if (!q || ctx_qmp(c, q, "query-migrate", NULL, -1, on_loaded) < 0) {
 		mig_server_finish(c->m->srv, c->conn, false, "the target's QEMU went away");
 		c->dead = true;
 	}
@@ -819,6 +863,8 @@ static void on_loaded(qemu_vm_t *vm, json_t *res, const char *err_class, const c
 	const char *status = json_string_value(json_object_get(res, "status"));
 	char why[600];
 
+	if (ctx_answered(c))
+		return;
 	if (c->dead || !strcmp(err_class ?: "", QEMU_ERR_CANCELLED))
 		return;
 	if (status && !strcmp(status, "completed")) {
@@ -914,14 +960,29 @@ int vmmig_init(struct hvnoded *d, char *err, size_t errlen)
 	return 0;
 }
 
-void vmmig_fini(struct hvnoded *d)
+void vmmig_stop(struct hvnoded *d)
 {
 	struct vmmig *m = d->mig;
 
+	for (struct mig_ctx *c = m ? m->ctxs : NULL; c; c = c->next) {
+		c->ending = true; /* whatever comes back now gives up */
+		ctx_timer_del(c);
+		if (c->save && !c->streamed)
+			vmsave_cut(c->save); /* its job ends; vmrun_fini()'s drain runs its callback */
+	}
+}
+
+void vmmig_fini(struct hvnoded *d)
+{
+	struct vmmig *m = d->mig;
+	struct mig_ctx *c, *next;
+
 	if (!m)
 		return;
-	while (m->ctxs)
-		ctx_free(m->ctxs);
+	for (c = m->ctxs; c; c = next) {
+		next = c->next;
+		ctx_free(c);
+	}
 	if (m->srv) {
 		qb_loop_poll_del(d->loop, mig_server_notify_fd(m->srv));
 		mig_server_free(m->srv);

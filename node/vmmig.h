@@ -16,6 +16,8 @@ struct hvnoded;
 
 /* Keys (made at first start) and the server; 0 or -errno with @err (hvnoded runs on without). */
 int vmmig_init(struct hvnoded *d, char *err, size_t errlen);
+/* Daemon stop, in this order: vmmig_stop(), vmrun_fini() (its drain ends our jobs), vmmig_fini(). */
+void vmmig_stop(struct hvnoded *d);
 void vmmig_fini(struct hvnoded *d);
 
 /* What node.hello publishes: "" when this node has no migration server. */
