@@ -229,8 +229,10 @@ tests/sim/hvsim: $(SIM_OBJS)
 tests/it/cpg-rogue: tests/it/cpg-rogue.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcpg
 
-tests/unit/test_node: tests/unit/test_node.o node/config.o
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka
+tests/unit/test_node: tests/unit/test_node.o node/config.o node/statefile.o cluster/state.o \
+		cluster/vm.o cluster/jsonv.o cluster/ops.o cluster/ops_mig.o cluster/migstate.o \
+		cluster/plan.o cluster/placement.o cluster/members.o cluster/fenceconf.o cluster/acl.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_JSON)
 
 tests/unit/test_cluster: tests/unit/test_cluster.o cluster/members.o cluster/vm.o cluster/state.o cluster/jsonv.o \
 		cluster/ops.o cluster/ops_mig.o cluster/migstate.o cluster/plan.o cluster/placement.o \
