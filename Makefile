@@ -240,7 +240,10 @@ tests/unit/test_secreport: tests/unit/test_secreport.o cluster/secreport.o clust
 		cluster/jsonv.o cluster/fenceconf.o cluster/acl.o cluster/plan.o cluster/placement.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_JSON)
 
-tests/unit/test_node: tests/unit/test_node.o node/config.o node/ipcproto.o
+tests/unit/test_node: tests/unit/test_node.o node/config.o node/ipcproto.o node/statefile.o \
+		cluster/state.o cluster/vm.o cluster/jsonv.o cluster/ops.o cluster/ops_mig.o \
+		cluster/migstate.o cluster/plan.o cluster/placement.o cluster/members.o \
+		cluster/fenceconf.o cluster/acl.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_JSON)
 
 tests/unit/test_cluster: tests/unit/test_cluster.o cluster/members.o cluster/vm.o cluster/state.o cluster/jsonv.o \

@@ -33,6 +33,7 @@ struct sync_in {
 	bool got;
 	bool invalid; /* its state does not load here */
 	bool quorate_side;
+	bool needs_state; /* it has no state of its own: it cannot win */
 	uint64_t version;
 	json_t *state;
 };
@@ -45,6 +46,7 @@ struct repl {
 	bool quorate;
 	bool synced;
 	bool quorate_side; /* synced member of a quorate configuration since the last round */
+	bool needs_state;  /* our state is no one's (corrupt file): wait for a peer's */
 	bool in_round;
 	uint64_t round_start_ms; /* 0 until the first tick of the round */
 	bool close_sent;
@@ -251,6 +253,17 @@ void repl_quorum(repl_t *r, bool quorate)
 	 */
 }
 
+void repl_set_needs_state(repl_t *r)
+{
+	r->needs_state = true;
+	r->synced = false;
+}
+
+bool repl_needs_state(const repl_t *r)
+{
+	return r->needs_state;
+}
+
 bool repl_is_synced(const repl_t *r)
 {
 	return r->synced && !r->in_round;
@@ -377,6 +390,9 @@ void repl_confchg(repl_t *r, const uint32_t *members, const uint32_t *pids, size
 	uint32_t prev_ids[MEMBERS_MAX], prev_pids[MEMBERS_MAX];
 	size_t nprev = r->nmembers;
 	json_t *body, *st;
+	const char *ours = r->needs_state ? " (we need the cluster's state)"
+			   : r->quorate_side && r->synced ? " (quorate side)"
+			   : "";
 	int rc;
 
 	memcpy(prev_ids, r->members, sizeof(prev_ids));
@@ -410,8 +426,11 @@ void repl_confchg(repl_t *r, const uint32_t *members, const uint32_t *pids, size
 	body = json_pack("{s:o,s:b,s:I,s:o}", "members", members_json(r->members, r->nmembers),
 			 "quorate_side", r->quorate_side && r->synced, "version",
 			 (json_int_t)state_version(r->state), "state", st);
+	/* only when set: the sync of a node with a state is what it always was */
+	if (body && r->needs_state)
+		json_object_set_new(body, "needs_state", json_true());
 	rlog(r, LOG_NOTICE, "sync round: %zu members, our state version %" PRIu64 "%s", r->nmembers,
-	     state_version(r->state), r->quorate_side && r->synced ? " (quorate side)" : "");
+	     state_version(r->state), ours);
 	rc = body ? send_body(r, REPL_MSG_SYNC, body) : -ENOMEM;
 	json_decref(body);
 	if (rc)
@@ -462,9 +481,14 @@ static bool speaks_for(const repl_t *r, uint32_t node, uint32_t pid)
 	return false;
 }
 
-/* Better candidate for the winner: quorate side, then version, then lowest id (earlier). */
+/*
+ * Better candidate for the winner: a node with a state of its own, the quorate
+ * side, then version, then lowest id (earlier).
+ */
 static bool better(const struct sync_in *a, const struct sync_in *b)
 {
+	if (a->needs_state != b->needs_state)
+		return !a->needs_state;
 	if (a->quorate_side != b->quorate_side)
 		return a->quorate_side;
 	return a->version > b->version;
@@ -480,11 +504,17 @@ static void finish_round(repl_t *r)
 	for (size_t i = 0; i < r->nmembers; i++)
 		if (r->in[i].got && !r->in[i].invalid && (!win || better(&r->in[i], win)))
 			win = &r->in[i];
-	if (!win) {
-		/* no state loads here (a newer format everywhere): keep ours, stay unsynced */
-		rlog(r, LOG_CRIT, "sync: no member's state loads here: this node stays out of "
-				  "the cluster state until upgraded");
+	if (!win || win->needs_state) {
+		/* no state to adopt: keep ours (never persisted), stay unsynced */
+		if (!win)
+			rlog(r, LOG_CRIT, "sync: no member's state loads here: this node stays out "
+					  "of the cluster state until upgraded");
+		else
+			rlog(r, LOG_CRIT, "sync: no member of this configuration has a state to "
+					  "give (%s): this node waits for one that has",
+			     r->nmembers > 1 ? "every one needs it" : "this node is alone");
 		clear_round(r);
+		drop_queue(r); /* ops of a round nobody could sync: no state to apply them to */
 		r->in_round = false;
 		r->synced = false;
 		return;
@@ -497,6 +527,17 @@ static void finish_round(repl_t *r)
 	} else {
 		rlog(r, LOG_NOTICE, "sync: adopted the state of node %u, version %" PRIu64 "%s",
 		     win->node, win->version, win->quorate_side ? " (quorate side)" : "");
+		if (r->needs_state)
+			rlog(r, LOG_NOTICE, "sync: this node has the cluster's state again");
+		r->needs_state = false;
+	}
+	if (r->needs_state) {
+		/* the winner's state did not load: ours is still no one's */
+		clear_round(r);
+		drop_queue(r);
+		r->in_round = false;
+		r->synced = false;
+		return;
 	}
 	for (size_t i = 0; i < r->nmembers; i++)
 		r->pids[i] = r->in[i].pid;
@@ -525,10 +566,10 @@ static void finish_round(repl_t *r)
 static void on_sync(repl_t *r, uint32_t sender, uint32_t pid, json_t *body)
 {
 	static const char *const keys[] = { "members", "quorate_side", "version", "state" };
-	json_t *v;
+	json_t *v, *needs = json_object_get(body, "needs_state");
 	size_t i;
 
-	if (json_object_size(body) != 4)
+	if (json_object_size(body) != 4 + (needs != NULL) || (needs && !json_is_true(needs)))
 		goto bad;
 	for (i = 0; i < 4; i++)
 		if (!json_object_get(body, keys[i]))
@@ -565,6 +606,7 @@ static void on_sync(repl_t *r, uint32_t sender, uint32_t pid, json_t *body)
 	r->in[i].got = true;
 	r->in[i].pid = pid;
 	r->in[i].quorate_side = json_is_true(json_object_get(body, "quorate_side"));
+	r->in[i].needs_state = needs != NULL;
 	r->in[i].version = (uint64_t)json_integer_value(v);
 	r->in[i].state = json_incref(json_object_get(body, "state"));
 	for (i = 0; i < r->nmembers; i++)

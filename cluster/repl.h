@@ -16,6 +16,12 @@
  * of every node), then the lowest node id. Ops delivered meanwhile wait and
  * are applied after the winner's state, in their order.
  *
+ * A node that lost its own copy (a corrupt state file: it starts empty) says
+ * so in its sync ("needs_state": true, only then): such a state ranks below
+ * every other, and that node stays unsynced - it decides, persists and
+ * submits nothing - until it adopted the state of a node that has one. When
+ * every member of a round needs the state, nobody is synced.
+ *
  * No I/O here: sending, persisting and logging go through the ops table.
  */
 #ifndef HV_CLUSTER_REPL_H
@@ -61,6 +67,14 @@ struct repl_ops {
 /* @state is borrowed and changed in place. NULL on allocation failure. */
 repl_t *repl_create(cluster_state_t *state, const struct repl_ops *ops, void *arg);
 void repl_destroy(repl_t *r);
+
+/*
+ * This node has no trustworthy state (its file was corrupt): it must get one
+ * from another node before it counts as synced. Set before the first round;
+ * cleared by the round that adopts a peer's state.
+ */
+void repl_set_needs_state(repl_t *r);
+bool repl_needs_state(const repl_t *r);
 
 /* This node's id (known once corosync answered). */
 void repl_set_local(repl_t *r, uint32_t id);

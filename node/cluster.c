@@ -886,8 +886,19 @@ static void repl_persist(void *arg)
 	struct hvnoded *d = arg;
 	char err[1024];
 
-	if (statefile_save(d->state_path, d->state, err, sizeof(err)))
+	if (repl_needs_state(d->agent->repl))
+		return; /* an empty state that is no one's: never on disk */
+	if (statefile_save(d->state_path, d->state, err, sizeof(err))) {
 		qb_log(LOG_ERR, "cannot persist the cluster state: %s", err);
+		return;
+	}
+	if (d->state_needed) {
+		statefile_needed_done(d->state_path);
+		d->state_needed = false;
+		qb_log(LOG_NOTICE, "state %s: the cluster's state (version %" PRIu64 ") is on disk "
+				   "again; the corrupt file stays in %s",
+		       d->state_path, state_version(d->state), d->state_moved);
+	}
 }
 
 static void repl_log(void *arg, int level, const char *msg)
@@ -923,6 +934,15 @@ void cluster_deliver(struct hvnoded *d, uint32_t nodeid, uint32_t pid, const voi
 	repl_deliver(d->agent->repl, nodeid, pid, msg, len);
 }
 
+const char *cluster_state_sync(struct hvnoded *d)
+{
+	if (!d->agent)
+		return "syncing";
+	if (repl_needs_state(d->agent->repl))
+		return "waiting";
+	return repl_is_synced(d->agent->repl) ? "synced" : "syncing";
+}
+
 void cluster_changed(struct hvnoded *d)
 {
 	if (!d->agent)
@@ -945,6 +965,8 @@ int cluster_init(struct hvnoded *d)
 		free(a);
 		return -ENOMEM;
 	}
+	if (d->state_needed)
+		repl_set_needs_state(a->repl);
 	d->agent = a;
 	qb_loop_timer_add(d->loop, QB_LOOP_LOW, TICK_MS * QB_TIME_NS_IN_MSEC, d, on_tick, &a->tick);
 	return 0;

@@ -114,6 +114,9 @@ static json_t *cmd_status(struct hvnoded *d, struct ipc_request *req, json_t *ar
 	json_object_set_new(res, "nodes", status_nodes(d));
 	json_object_set_new(res, "vms", status_vms(d));
 	json_object_set_new(res, "state_version", json_integer((json_int_t)state_version(d->state)));
+	json_object_set_new(res, "state_sync", json_string(cluster_state_sync(d)));
+	if (d->state_needed)
+		json_object_set_new(res, "state_corrupt_moved_to", json_string(d->state_moved));
 	if (leader)
 		json_object_set_new(res, "leader_name",
 				    json_string(leader == local ? d->cfg.node_name

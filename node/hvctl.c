@@ -277,6 +277,25 @@ out:
 	return rc;
 }
 
+/* "State:" line: this node's copy of the cluster state (absent from an older hvnoded). */
+static void print_state_sync(json_t *res)
+{
+	const char *sync = json_string_value(json_object_get(res, "state_sync"));
+	const char *moved = json_string_value(json_object_get(res, "state_corrupt_moved_to"));
+	long long version = json_integer_value(json_object_get(res, "state_version"));
+
+	if (!sync)
+		return;
+	if (!strcmp(sync, "waiting"))
+		printf("State:     waiting for the cluster's state (local file was corrupt: moved "
+		       "to %s)\n",
+		       moved ? moved : "?");
+	else
+		printf("State:     version %lld, %s%s%s%s\n", version, sync,
+		       moved ? " (the corrupt local file is kept in " : "", moved ? moved : "",
+		       moved ? ")" : "");
+}
+
 static int do_status(struct ctl *ctl, int argc, char **argv)
 {
 	json_t *res, *members, *m, *v, *leader;
@@ -310,6 +329,7 @@ static int do_status(struct ctl *ctl, int argc, char **argv)
 	if (json_object_get(res, "corosync_error"))
 		printf(" (%s)", json_string_value(json_object_get(res, "corosync_error")));
 	printf("\nQuorate:   %s\n", yesno(json_object_get(res, "quorate")));
+	print_state_sync(res);
 	if (leader_id)
 		printf("Leader:    %s (id %lld)\n",
 		       json_string_value(json_object_get(res, "leader_name")),

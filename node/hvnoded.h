@@ -26,6 +26,9 @@ struct hvnoded {
 	struct agent *agent;	   /* cluster.c */
 	struct vmmig *mig;	   /* vmmig.c: keys, migration server, migrations in flight */
 	char state_path[4096];
+	/* the state file was corrupt: moved to state_moved; wait for the cluster's state */
+	bool state_needed;
+	char state_moved[4200];
 	struct vm_run *runs;	   /* VMs of this node with a runtime, see vmrun.c */
 	char last_membership[512]; /* last logged membership line */
 	int work_pipe[2];	   /* workers -> loop: finished jobs */
@@ -178,6 +181,8 @@ void cluster_confchg(struct hvnoded *d, const uint32_t *ids, const uint32_t *pid
 void cluster_deliver(struct hvnoded *d, uint32_t nodeid, uint32_t pid, const void *msg,
 		     size_t len);
 void cluster_changed(struct hvnoded *d);
+/* Where this node's copy of the state stands, for status: "synced", "syncing", "waiting". */
+const char *cluster_state_sync(struct hvnoded *d);
 
 /* What hvctl waits for after its change was applied. */
 #define CLUSTER_WAIT_APPLIED 0

@@ -158,13 +158,15 @@ static int run(struct hvnoded *d)
 		return 1;
 	}
 	snprintf(d->state_path, sizeof(d->state_path), "%s/state.json", d->cfg.state_dir);
-	rc = statefile_load(d->state_path, d->state, err, sizeof(err));
-	if (rc) {
-		/* never start from a half-read state, never overwrite it */
+	/* never start from a half-read state: a bad file is set aside, the cluster's is fetched */
+	rc = statefile_load_at_start(d->state_path, d->state, &d->state_needed, d->state_moved,
+				     sizeof(d->state_moved), err, sizeof(err));
+	if (rc || d->state_needed) {
 		qb_log(LOG_CRIT, "%s", err);
 		fprintf(stderr, "hvnoded: %s\n", err);
-		goto err_state;
 	}
+	if (rc)
+		goto err_state;
 	qb_log(LOG_INFO, "state %s: version %" PRIu64 ", %zu VMs", d->state_path,
 	       state_version(d->state), state_vm_count(d->state));
 	d->loop = qb_loop_create();

@@ -53,10 +53,12 @@ wait_online() {
 }
 
 lab_cleanup() {
-	local rc=$?
-	if [ $rc -ne 0 ] && [ -n "${LAB_KEEP_LOGS:-}" ]; then
+	local rc=$? dir
+	# only a lab dir that exists: with the lab gone, "$(lab path n1)/.." would be "/.."
+	if [ $rc -ne 0 ] && [ -n "${LAB_KEEP_LOGS:-}" ] && dir=$("$lab" path 2>/dev/null) &&
+		[ -n "$dir" ] && [ -f "$dir/lab.env" ]; then
 		mkdir -p "$top/tests/results/lab-logs"
-		cp -r "$("$lab" path n1)/.." "$top/tests/results/lab-logs/" 2>/dev/null || true
+		cp -r "$dir" "$top/tests/results/lab-logs/" 2>/dev/null || true
 	fi
 	"$lab" down >/dev/null 2>&1 || "$lab" down
 	exit $rc

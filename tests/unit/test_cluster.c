@@ -593,6 +593,91 @@ static void test_repl_silent_member_round_closes(void **unused)
 	replica_free(r2);
 }
 
+/* A node whose state file was corrupt starts empty: it syncs only from a node that has a state. */
+static void test_repl_needs_state_adopts_a_peers(void **unused)
+{
+	struct bus b = { 0 };
+	struct replica *r1 = replica_new(&b, 1), *r2 = replica_new(&b, 2);
+	struct replica *alone[] = { r1 }, *both[] = { r1, r2 };
+	struct op_ctx ctx = { .sender = 2, .leader = 2 };
+	json_t *op = parse(VM_OP("x", "00000000-0000-4000-8000-000000000009", "9"));
+	char err[256];
+
+	assert_int_equal(state_apply(r2->state, op, &ctx, err, sizeof(err)), 0);
+	json_decref(op);
+	repl_set_needs_state(r1->repl);
+	assert_true(repl_needs_state(r1->repl));
+
+	/* alone, even quorate (a two-node cluster): its empty state is no one's */
+	repl_quorum(r1->repl, true);
+	confchg(&b, alone, 1);
+	assert_false(repl_is_synced(r1->repl));
+	assert_true(repl_needs_state(r1->repl));
+	assert_int_equal(r1->persisted, 0);
+	op = json_object();
+	assert_int_equal(repl_submit(r1->repl, op), -EAGAIN);
+	json_decref(op);
+
+	/* with a node that has a state (cold start, nobody quorate): that state, whatever the ids */
+	repl_quorum(r1->repl, false);
+	confchg(&b, both, 2);
+	assert_true(repl_is_synced(r1->repl));
+	assert_true(repl_is_synced(r2->repl));
+	assert_false(repl_needs_state(r1->repl));
+	assert_non_null(state_vm_find(r1->state, "x"));
+	assert_int_equal(state_version(r1->state), state_version(r2->state));
+	assert_int_equal(r1->persisted, 1);
+	replica_free(r1);
+	replica_free(r2);
+}
+
+static void test_repl_needs_state_never_wins(void **unused)
+{
+	struct bus b = { 0 };
+	struct replica *r1 = replica_new(&b, 1), *r2 = replica_new(&b, 2), *r3 = replica_new(&b, 3);
+	struct replica *two[] = { r1, r2 }, *all[] = { r1, r2, r3 };
+	struct op_ctx ctx = { .sender = 3, .leader = 3 };
+	json_t *op = parse(VM_OP("good", "00000000-0000-4000-8000-000000000007", "7"));
+	char err[256];
+
+	assert_int_equal(state_apply(r3->state, op, &ctx, err, sizeof(err)), 0);
+	json_decref(op);
+	/* what r1 holds is no one's, however high its version: it must lose to any real state */
+	for (int i = 0; i < 5; i++)
+		state_bump(r1->state);
+	repl_set_needs_state(r1->repl);
+	repl_set_needs_state(r2->repl);
+
+	/* both need the state, quorate or not: nobody is synced, nothing is persisted */
+	repl_quorum(r1->repl, true);
+	repl_quorum(r2->repl, true);
+	confchg(&b, two, 2);
+	for (size_t k = 0; k < 2; k++) {
+		assert_false(repl_is_synced(two[k]->repl));
+		assert_true(repl_needs_state(two[k]->repl));
+		assert_int_equal(two[k]->persisted, 0);
+	}
+	assert_null(state_vm_find(r2->state, "good"));
+
+	/* a node with a state joins: everyone takes its state, not r1's higher version */
+	repl_quorum(r3->repl, true);
+	confchg(&b, all, 3);
+	for (size_t k = 0; k < 3; k++) {
+		assert_true(repl_is_synced(all[k]->repl));
+		assert_false(repl_needs_state(all[k]->repl));
+		assert_non_null(state_vm_find(all[k]->state, "good"));
+		assert_int_equal(state_version(all[k]->state), state_version(r3->state));
+	}
+	/* and the cluster goes on: an op applies everywhere */
+	submit(r2, VM_OP("more", "00000000-0000-4000-8000-000000000008", "8"));
+	bus_pump(&b, all, 3);
+	for (size_t k = 0; k < 3; k++)
+		assert_non_null(state_vm_find(all[k]->state, "more"));
+	replica_free(r1);
+	replica_free(r2);
+	replica_free(r3);
+}
+
 static void test_rule_contradictions(void **unused)
 {
 	struct bus b = { 0 };
@@ -917,6 +1002,8 @@ int main(void)
 		cmocka_unit_test(test_repl_cold_start_highest_version),
 		cmocka_unit_test(test_repl_garbage),
 		cmocka_unit_test(test_repl_silent_member_round_closes),
+		cmocka_unit_test(test_repl_needs_state_adopts_a_peers),
+		cmocka_unit_test(test_repl_needs_state_never_wins),
 		cmocka_unit_test(test_rule_contradictions),
 		cmocka_unit_test(test_vm_without_identity_refused),
 		cmocka_unit_test(test_migration_ops),

@@ -1,4 +1,4 @@
-/* Unit tests of node/: the config reader, the IPC request decoder. */
+/* Unit tests of node/: the config reader, the IPC request decoder, the state file at start. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "../../node/config.h"
 #include "../../node/ipcproto.h"
+#include "../../node/statefile.h"
 #include "../../node/proto.h"
 
 static char path[64];
@@ -339,6 +341,100 @@ static void test_ipc_decode_small_buffers(void **state)
 	assert_null(args);
 }
 
+static void write_file(const char *p, const char *text, mode_t mode)
+{
+	FILE *f = fopen(p, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(p, mode), 0);
+}
+
+static char *read_file(const char *p)
+{
+	static char buf[4096];
+	FILE *f = fopen(p, "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* A truncated state file is never started from: set aside (kept, mode kept), and remembered. */
+static void test_statefile_corrupt_at_start(void **unused)
+{
+	char dir[] = "/tmp/test_node.XXXXXX", sf[128], marker[160], moved[4200], moved2[4200];
+	char err[2048];
+	cluster_state_t *s = state_create();
+	struct stat st;
+	bool needed;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(sf, sizeof(sf), "%s/state.json", dir);
+	snprintf(marker, sizeof(marker), "%s.needed", sf);
+
+	/* no file at all: a new node, nothing needed */
+	assert_int_equal(statefile_load_at_start(sf, s, &needed, moved, sizeof(moved), err,
+						 sizeof(err)), 0);
+	assert_false(needed);
+
+	/* a good file loads */
+	assert_int_equal(statefile_save(sf, s, err, sizeof(err)), 0);
+	assert_int_equal(statefile_load_at_start(sf, s, &needed, moved, sizeof(moved), err,
+						 sizeof(err)), 0);
+	assert_false(needed);
+
+	/* half a file: refused, moved aside with its bytes and mode, the marker says where */
+	write_file(sf, "{\"version\": 3, \"vms\": [", 0640);
+	assert_int_equal(statefile_load_at_start(sf, s, &needed, moved, sizeof(moved), err,
+						 sizeof(err)), 0);
+	assert_true(needed);
+	assert_non_null(strstr(err, sf));
+	assert_non_null(strstr(err, "corrupt"));
+	assert_non_null(strstr(err, moved));
+	assert_non_null(strstr(moved, "/state.json.corrupt-"));
+	assert_int_equal(access(sf, F_OK), -1);
+	assert_string_equal(read_file(moved), "{\"version\": 3, \"vms\": [");
+	assert_int_equal(stat(moved, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	assert_non_null(strstr(read_file(marker), moved));
+
+	/* a restart before the cluster's state came: still needed, not a new node */
+	assert_int_equal(statefile_load_at_start(sf, s, &needed, moved2, sizeof(moved2), err,
+						 sizeof(err)), 0);
+	assert_true(needed);
+	assert_string_equal(moved2, moved);
+
+	/* garbage in the same second: another name, the first one is not replaced */
+	write_file(sf, "\x01\x02garbage", 0600);
+	assert_int_equal(statefile_load_at_start(sf, s, &needed, moved2, sizeof(moved2), err,
+						 sizeof(err)), 0);
+	assert_true(needed);
+	assert_string_not_equal(moved2, moved);
+	assert_string_equal(read_file(moved), "{\"version\": 3, \"vms\": [");
+
+	/* the cluster's state arrived and was saved: the marker goes, the bad files stay */
+	assert_int_equal(statefile_save(sf, s, err, sizeof(err)), 0);
+	statefile_needed_done(sf);
+	assert_int_equal(access(marker, F_OK), -1);
+	assert_int_equal(statefile_load_at_start(sf, s, &needed, moved2, sizeof(moved2), err,
+						 sizeof(err)), 0);
+	assert_false(needed);
+	assert_int_equal(access(moved, F_OK), 0);
+
+	{
+		char cmd[256];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		assert_int_equal(system(cmd), 0);
+	}
+	state_destroy(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +448,7 @@ int main(void)
 		cmocka_unit_test(test_ipc_decode_malformed),
 		cmocka_unit_test(test_ipc_decode_header),
 		cmocka_unit_test(test_ipc_decode_small_buffers),
+		cmocka_unit_test(test_statefile_corrupt_at_start),
 	};
 
 	return cmocka_run_group_tests_name("node", tests, NULL, NULL);
