@@ -231,15 +231,26 @@ int op_vm_migrate_cancel(cluster_state_t *s, const json_t *op, char *err, size_t
 	return 0;
 }
 
-/* The migration @op names, from its source: or NULL with @err. */
+/*
+ * The migration an op of its source (or of the leader, @leader_too) names,
+ * after checking the op's @keys; *p gets the op's "progress", or the one the
+ * state has when it carries none. NULL with *rc and @err: nothing changed.
+ */
 static struct vm_status *source_mig(cluster_state_t *s, const json_t *op,
-				    const struct op_ctx *ctx, bool leader_too, char *err,
+				    const struct op_ctx *ctx, const char *const *keys,
+				    bool leader_too, struct mig_progress *p, int *rc, char *err,
 				    size_t errlen)
 {
-	const struct vm_def *def = ops_named_vm(s, op, err, errlen);
+	const struct vm_def *def;
+	const json_t *pj = json_object_get(op, "progress");
 	struct vm_status *st;
 	uint64_t id = 0;
 
+	*rc = jv_check_keys(op, keys, ops_op_name(op), err, errlen);
+	if (*rc)
+		return NULL;
+	*rc = -ESTALE;
+	def = ops_named_vm(s, op, err, errlen);
 	if (!def || jv_u64(op, "id", &id, err, errlen))
 		return NULL;
 	st = state_vm_status_mut(s, def->name);
@@ -252,7 +263,9 @@ static struct vm_status *source_mig(cluster_state_t *s, const json_t *op,
 			def->name, ops_op_name(op), ctx->sender, id);
 		return NULL;
 	}
-	return st;
+	*p = st->mig.progress;
+	*rc = pj ? mig_progress_from_json(pj, p, err, errlen) : 0;
+	return *rc ? NULL : st;
 }
 
 /* vm.save {name, ms}: write the running VM's state to its state LUN, then stop it. */
@@ -351,14 +364,8 @@ int op_mig_progress(cluster_state_t *s, const json_t *op, const struct op_ctx *c
 	struct vm_status *st;
 	int rc;
 
-	rc = jv_check_keys(op, keys, "mig.progress", err, errlen);
-	if (rc)
-		return rc;
-	st = source_mig(s, op, ctx, false, err, errlen);
+	st = source_mig(s, op, ctx, keys, false, &p, &rc, err, errlen);
 	if (!st)
-		return -ESTALE;
-	rc = mig_progress_from_json(json_object_get(op, "progress"), &p, err, errlen);
-	if (rc)
 		return rc;
 	if (st->mig.phase != MIG_RUNNING)
 		return jv_fail(err, errlen, "migration %" PRIu64 " is %s, not running", st->mig.id,
@@ -380,17 +387,8 @@ int op_mig_handoff(cluster_state_t *s, const json_t *op, const struct op_ctx *ct
 	struct vm_status *st;
 	int rc;
 
-	rc = jv_check_keys(op, keys, "mig.handoff", err, errlen);
-	if (rc)
-		return rc;
-	st = source_mig(s, op, ctx, false, err, errlen);
+	st = source_mig(s, op, ctx, keys, false, &p, &rc, err, errlen);
 	if (!st)
-		return -ESTALE;
-	p = st->mig.progress;
-	rc = json_object_get(op, "progress")
-		     ? mig_progress_from_json(json_object_get(op, "progress"), &p, err, errlen)
-		     : 0;
-	if (rc)
 		return rc;
 	if (st->mig.phase != MIG_RUNNING || st->node != st->mig.from ||
 	    st->state != VM_HA_STARTED)
@@ -417,24 +415,16 @@ int op_mig_saved(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx,
 		 size_t errlen)
 {
 	static const char *const keys[] = { "op", "req", "name", "id", "progress", NULL };
+	struct mig_progress p;
 	struct vm_status *st;
-	const json_t *p;
 	int rc;
 
-	rc = jv_check_keys(op, keys, "mig.saved", err, errlen);
-	if (rc)
-		return rc;
-	st = source_mig(s, op, ctx, false, err, errlen);
+	st = source_mig(s, op, ctx, keys, false, &p, &rc, err, errlen);
 	if (!st)
-		return -ESTALE;
+		return rc;
 	if (st->mig.mode != MIG_SAVE || st->mig.phase != MIG_RUNNING)
 		return jv_fail(err, errlen, "migration %" PRIu64 " is no save in flight", st->mig.id);
-	p = json_object_get(op, "progress");
-	if (p) {
-		rc = mig_progress_from_json(p, &st->mig.progress, err, errlen);
-		if (rc)
-			return rc;
-	}
+	st->mig.progress = p;
 	st->saved = true;
 	st->saved_bytes = st->mig.progress.raw_bytes;
 	st->want_running = false;
@@ -456,29 +446,23 @@ int op_mig_end(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, c
 					     NULL };
 	const char *result = ops_str_arg(op, "result");
 	char reason[STATE_REASON_MAX] = "";
+	struct mig_progress p;
 	struct vm_status *st;
-	const json_t *p;
 	int rc;
 
-	rc = jv_check_keys(op, keys, "mig.end", err, errlen);
-	rc = rc ?: jv_str(op, "reason", reason, sizeof(reason), err, errlen);
+	st = source_mig(s, op, ctx, keys, true, &p, &rc, err, errlen);
+	if (!st)
+		return rc;
+	rc = jv_str(op, "reason", reason, sizeof(reason), err, errlen);
 	if (rc)
 		return rc;
 	if (!result || (strcmp(result, "failed") && strcmp(result, "cancelled")))
 		return jv_fail(err, errlen, "mig.end: result must be failed or cancelled");
-	st = source_mig(s, op, ctx, true, err, errlen);
-	if (!st)
-		return -ESTALE;
 	if (st->mig.phase == MIG_HANDOFF)
 		return jv_fail(err, errlen, "migration %" PRIu64 " is past its handoff: it cannot "
 					    "end %s",
 			       st->mig.id, result);
-	p = json_object_get(op, "progress");
-	if (p) {
-		rc = mig_progress_from_json(p, &st->mig.progress, err, errlen);
-		if (rc)
-			return rc;
-	}
+	st->mig.progress = p;
 	mig_finish(st, result[0] == 'f' ? MIG_FAILED : MIG_CANCELLED, st->mig.progress.elapsed_ms,
 		   reason);
 	state_bump(s);

@@ -143,7 +143,7 @@ int authz_check(struct hvnoded *d, struct ipc_request *req, const char *cmd, enu
 	/* every node's audit log gets the refusal; this one's at least, without quorum */
 	op = json_pack("{s:s,s:o,s:s,s:s,s:s}", "op", "audit.denied", "who",
 		       who_json(d, &w, role), "cmd", cmd, "object", object_of(args), "reason", err);
-	if (!op || cluster_send_audit(d, op))
+	if (!op || cluster_send(d, op))
 		audit_append(d, op, d->cfg.node_name, -EACCES, err);
 	json_decref(op);
 	return -EACCES;

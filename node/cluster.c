@@ -349,11 +349,6 @@ int cluster_send(struct hvnoded *d, json_t *op)
 	return rc;
 }
 
-int cluster_send_audit(struct hvnoded *d, json_t *op)
-{
-	return cluster_send(d, op);
-}
-
 /* Our own op came back: answer or keep waiting for the VM. */
 static void request_applied(struct hvnoded *d, const json_t *op, int rc, const char *err)
 {

@@ -155,9 +155,8 @@ json_t *authz_who(struct hvnoded *d);
 /* Append what @op (from node @node) did to this node's audit log, if it carries "who". */
 void audit_append(struct hvnoded *d, const json_t *op, const char *node, int rc,
 		  const char *err);
-/* Multicast an audit.denied op (borrowed): 0, or -errno when it cannot go out. */
-int cluster_send_audit(struct hvnoded *d, json_t *op);
-/* Send @op (borrowed) to the cluster as it is: no waiter, no "who". 0 or -errno. */
+/* Send @op (borrowed) to the cluster as it is: no waiter, no "who" (an audit.denied, a
+ * migration's progress). 0, or -errno when it cannot go out. */
 int cluster_send(struct hvnoded *d, json_t *op);
 COMMAND(cmd_audit);
 COMMAND(cmd_acl_list);
