@@ -96,6 +96,7 @@ CLUSTER_OBJS	+= cluster/fenceconf.o
 CLUSTER_OBJS	+= cluster/acl.o
 CLUSTER_OBJS	+= cluster/ops.o
 CLUSTER_OBJS	+= cluster/ops_mig.o
+CLUSTER_OBJS	+= cluster/ops_drain.o
 CLUSTER_OBJS	+= cluster/migstate.o
 CLUSTER_OBJS	+= cluster/repl.o
 CLUSTER_OBJS	+= cluster/manager.o
@@ -103,6 +104,7 @@ CLUSTER_OBJS	+= cluster/plan.o
 CLUSTER_OBJS	+= cluster/placement.o
 CLUSTER_OBJS	+= cluster/rulecheck.o
 CLUSTER_OBJS	+= cluster/secreport.o
+CLUSTER_OBJS	+= cluster/drain.o
 
 FENCING_OBJS	+= fencing/agent.o
 FENCING_OBJS	+= fencing/agent_meta.o
@@ -128,6 +130,7 @@ NODE_OBJS	+= node/fencecmd.o
 NODE_OBJS	+= node/authz.o
 NODE_OBJS	+= node/watchdog.o
 NODE_OBJS	+= node/seccmd.o
+NODE_OBJS	+= node/maintcmd.o
 
 HVNODED_OBJS	+= node/main.o
 HVNODED_OBJS	+= $(NODE_OBJS)
@@ -140,6 +143,7 @@ HVNODED_OBJS	+= $(MIGRATE_OBJS)
 HVCTL_OBJS	+= node/hvctl.o
 HVCTL_OBJS	+= node/hvctl_vm.o
 HVCTL_OBJS	+= node/hvctl_rule.o
+HVCTL_OBJS	+= node/hvctl_maint.o
 HVCTL_OBJS	+= node/hvctl_fence.o
 HVCTL_OBJS	+= node/hvctl_util.o
 HVCTL_OBJS	+= node/hvctl_acl.o
@@ -177,6 +181,8 @@ SIM_OBJS	+= tests/sim/hvsim.o
 SIM_OBJS	+= cluster/state.o
 SIM_OBJS	+= cluster/ops.o
 SIM_OBJS	+= cluster/ops_mig.o
+SIM_OBJS	+= cluster/ops_drain.o
+SIM_OBJS	+= cluster/drain.o
 SIM_OBJS	+= cluster/migstate.o
 SIM_OBJS	+= cluster/manager.o
 SIM_OBJS	+= cluster/plan.o
@@ -236,19 +242,19 @@ tests/it/cpg-rogue: tests/it/cpg-rogue.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcpg
 
 tests/unit/test_secreport: tests/unit/test_secreport.o cluster/secreport.o cluster/rulecheck.o \
-		cluster/state.o cluster/ops.o cluster/ops_mig.o cluster/migstate.o cluster/vm.o \
+		cluster/state.o cluster/ops.o cluster/ops_mig.o cluster/ops_drain.o cluster/migstate.o cluster/vm.o \
 		cluster/jsonv.o cluster/fenceconf.o cluster/acl.o cluster/plan.o cluster/placement.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_JSON)
 
 tests/unit/test_node: tests/unit/test_node.o node/config.o node/ipcproto.o node/statefile.o \
-		cluster/state.o cluster/vm.o cluster/jsonv.o cluster/ops.o cluster/ops_mig.o \
+		cluster/state.o cluster/vm.o cluster/jsonv.o cluster/ops.o cluster/ops_mig.o cluster/ops_drain.o \
 		cluster/migstate.o cluster/plan.o cluster/placement.o cluster/members.o \
 		cluster/fenceconf.o cluster/acl.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_JSON)
 
 tests/unit/test_cluster: tests/unit/test_cluster.o cluster/members.o cluster/vm.o cluster/state.o cluster/jsonv.o \
-		cluster/ops.o cluster/ops_mig.o cluster/migstate.o cluster/plan.o cluster/placement.o \
-		cluster/repl.o cluster/fenceconf.o cluster/acl.o
+		cluster/ops.o cluster/ops_mig.o cluster/ops_drain.o cluster/migstate.o cluster/plan.o cluster/placement.o \
+		cluster/repl.o cluster/fenceconf.o cluster/acl.o cluster/manager.o cluster/drain.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_JSON)
 
 # --- tests -------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drain.h"
 #include "plan.h"
 
 struct step {
@@ -293,6 +294,36 @@ static bool on_failure(struct step *x, const struct vm_def *def, const struct vm
 	return false;
 }
 
+/*
+ * Its node stopped it on shutdown (shutdown_policy freeze): it waits for that
+ * node, fenced meanwhile like any node that left, and starts there again once
+ * the node is back online and clean. A stop asked meanwhile ends the wait.
+ */
+static void on_frozen(struct step *x, const struct vm_def *def, const struct vm_status *st,
+		      const struct node_info *n)
+{
+	struct vm_status to = *st;
+	char why[STATE_REASON_MAX];
+
+	if (!n || n->status != NODE_ONLINE || !n->ready || !is_member(x->env, n->id)) {
+		snprintf(why, sizeof(why), "frozen: its node %s stopped it on shutdown; it starts "
+					   "there again when the node is back",
+			 node_name(x->s, st->node));
+		if (strcmp(why, st->reason))
+			to_state(x, def, st, VM_HA_FENCE, why);
+		return;
+	}
+	to.state = VM_HA_STARTING;
+	to.epoch = st->epoch + 1;
+	to.takeover = true; /* the node was fenced while away: its own keys may be gone */
+	to.restarts = 0;
+	to.window_ms = x->env->now_ms;
+	snprintf(to.reason, sizeof(to.reason), "frozen on shutdown: node %s is back", n->name);
+	say(x, "vm %s: frozen: node %s is back: start there (epoch %" PRIu64 ")", def->name,
+	    n->name, to.epoch);
+	vm_to(x, def, st, &to);
+}
+
 /* Decide for one VM; sets @req when it must be placed (decided after all VMs). */
 static void decide_vm(struct step *x, const struct vm_def *def, const struct vm_status *st,
 		      struct plan_vm_req *req)
@@ -319,6 +350,10 @@ static void decide_vm(struct step *x, const struct vm_def *def, const struct vm_
 	case VM_HA_FENCE:
 		if (n && n->status != NODE_FENCED && n->status != NODE_ONLINE)
 			return;
+		if (st->frozen && st->want_running) {
+			on_frozen(x, def, st, n);
+			return;
+		}
 		if (st->want_running && def->ha) {
 			to_state(x, def, st, VM_HA_RECOVERY, "its node is fenced: recovering it");
 			return;
@@ -431,6 +466,168 @@ static void assign(struct step *x, const struct vm_def *def, const struct vm_sta
 	vm_to(x, def, st, &n);
 }
 
+/* --- maintenance: drains and failback -------------------------------------------------- */
+
+static void move(struct step *x, const struct vm_def *def, uint32_t to, enum mig_mode mode,
+		 enum mig_cause cause)
+{
+	emit(x, json_pack("{s:s,s:s,s:s,s:s,s:s,s:I}", "op", "mgr.move", "name", def->name, "to",
+			  node_name(x->s, to), "mode", mig_mode_name(mode), "cause",
+			  mig_cause_name(cause), "ms", (json_int_t)x->env->now_ms));
+}
+
+static void held(struct step *x, const struct vm_def *def, const char *why, uint32_t home)
+{
+	emit(x, json_pack("{s:s,s:s,s:s,s:I}", "op", "mgr.held", "name", def->name, "held", why,
+			  "home", (json_int_t)home));
+}
+
+static void drain_node(struct step *x, const struct node_info *n, const bool *usable,
+		       struct drain_item *items)
+{
+	size_t count = 0;
+	int rc;
+
+	rc = drain_plan(x->s, n->id, usable, n->drain_force, items, &count);
+	if (rc) {
+		x->err = rc;
+		return;
+	}
+	for (size_t k = 0; k < count; k++) {
+		const struct drain_item *it = &items[k];
+		const struct vm_def *def = state_vm_at(x->s, it->vm);
+		const struct vm_status *st = state_vm_status(x->s, def->name);
+		struct vm_status to;
+
+		switch (it->action) {
+		case DRAIN_ACT_LIVE:
+		case DRAIN_ACT_QUICK:
+			say(x, "vm %s: drain of node %s: %s migration to %s%s (epoch %" PRIu64 "): %s",
+			    def->name, n->name, it->action == DRAIN_ACT_LIVE ? "live" : "quick",
+			    node_name(x->s, it->to),
+			    it->fallback ? " (its live migration failed)" : "", st->epoch, it->why);
+			move(x, def, it->to, it->action == DRAIN_ACT_LIVE ? MIG_LIVE : MIG_QUICK,
+			     MIG_BY_DRAIN);
+			break;
+		case DRAIN_ACT_STOP:
+			to = *st;
+			to.state = VM_HA_STOPPING;
+			/* forced: still wanted, it starts where (and when) a node can take it */
+			to.want_running = it->forced;
+			snprintf(to.reason, sizeof(to.reason), "stopped by the drain of node %s: %.400s",
+				 n->name, it->why);
+			say(x, "vm %s: drain of node %s: stop (epoch %" PRIu64 "): %s", def->name,
+			    n->name, st->epoch, it->why);
+			vm_to(x, def, st, &to);
+			break;
+		case DRAIN_ACT_HOLD:
+			if (!strcmp(st->held, it->why))
+				break;
+			say(x, "vm %s: drain of node %s: stays there (epoch %" PRIu64 "): %s",
+			    def->name, n->name, st->epoch, it->why);
+			held(x, def, it->why, st->home);
+			break;
+		case DRAIN_ACT_WAIT:
+			break;
+		}
+	}
+}
+
+/* Failback: a VM a drain moved goes back to its home once that node is out of maintenance. */
+static void failback(struct step *x, const struct vm_def *def, const struct vm_status *st,
+		     const bool *usable)
+{
+	const struct node_info *h = state_node_find(x->s, st->home);
+	const struct vm_mig_last *l = &st->mig_last;
+	unsigned int minute = (unsigned int)((x->env->now_ms / 60000) % 1440);
+	size_t nv = state_vm_count(x->s), self = 0;
+	struct plan_vm_req *reqs;
+	struct plan_entry *plan;
+
+	if (!h || h->maintenance || !drain_takes_vms(h) || !is_member(x->env, h->id) ||
+	    st->state != VM_HA_STARTED || !st->want_running || st->mig.id ||
+	    st->node == st->home || !vm_failback_now(def, minute))
+		return;
+	if (l->cause == MIG_BY_FAILBACK && l->to == h->id && l->result != MIG_COMPLETED) {
+		say(x, "vm %s: failback to %s ended %s (%s): it stays on %s", def->name, h->name,
+		    mig_result_name(l->result), l->reason, node_name(x->s, st->node));
+		held(x, def, "", 0);
+		return;
+	}
+	reqs = calloc(nv, sizeof(*reqs));
+	plan = calloc(nv, sizeof(*plan));
+	if (!reqs || !plan) {
+		x->err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nv; i++) {
+		const struct vm_def *o = state_vm_at(x->s, i);
+		const struct vm_status *os = state_vm_status(x->s, o->name);
+
+		if (o == def) {
+			self = i;
+			reqs[i] = (struct plan_vm_req){ .need = PLAN_PLACE, .only = h->id };
+		} else {
+			reqs[i].need = os->node && (os->state == VM_HA_STARTING ||
+						    os->state == VM_HA_STARTED ||
+						    os->state == VM_HA_STOPPING) ?
+					       PLAN_STAY :
+					       PLAN_IGNORE;
+		}
+	}
+	x->err = plan_compute(x->s, usable, reqs, plan);
+	if (x->err)
+		goto out;
+	if (plan[self].node != h->id) {
+		say(x, "vm %s: no failback to %s: %s; it stays on %s", def->name, h->name,
+		    plan[self].reason, node_name(x->s, st->node));
+		held(x, def, "", 0);
+		goto out;
+	}
+	say(x, "vm %s: failback to %s (live, epoch %" PRIu64 ")", def->name, h->name, st->epoch);
+	move(x, def, h->id, MIG_LIVE, MIG_BY_FAILBACK);
+out:
+	free(reqs);
+	free(plan);
+}
+
+static void decide_maintenance(struct step *x)
+{
+	size_t nn = state_node_count(x->s), nv = state_vm_count(x->s);
+	bool usable[STATE_MAX_NODES], any = false;
+	struct drain_item *items;
+
+	for (size_t i = 0; i < nn; i++) {
+		const struct node_info *n = state_node_at(x->s, i);
+
+		usable[i] = drain_takes_vms(n) && is_member(x->env, n->id);
+		any |= n->maintenance;
+		/* back from the shutdown it drained itself for: its maintenance ends */
+		if (n->maintenance && n->maint_auto == MAINT_NODE_LEFT && n->status == NODE_ONLINE &&
+		    n->ready && is_member(x->env, n->id)) {
+			say(x, "node %s: back after its shutdown drain: maintenance ends", n->name);
+			emit(x, json_pack("{s:s,s:s}", "op", "mgr.resume", "node", n->name));
+		}
+	}
+	items = any && nv ? calloc(nv, sizeof(*items)) : NULL;
+	for (size_t i = 0; items && i < nn; i++) {
+		const struct node_info *n = state_node_at(x->s, i);
+
+		if (n->maintenance && node_up(x, n->id))
+			drain_node(x, n, usable, items);
+	}
+	free(items);
+	if (any && nv && !items)
+		x->err = -ENOMEM;
+	for (size_t i = 0; i < nv && !x->err; i++) {
+		const struct vm_def *def = state_vm_at(x->s, i);
+		const struct vm_status *st = state_vm_status(x->s, def->name);
+
+		if (st->home)
+			failback(x, def, st, usable);
+	}
+}
+
 int manager_step(const cluster_state_t *s, const struct mgr_env *env, struct mgr_result *res,
 		 mgr_log_fn log, void *arg)
 {
@@ -459,7 +656,8 @@ int manager_step(const cluster_state_t *s, const struct mgr_env *env, struct mgr
 		decide_vm(&x, def, state_vm_status(s, def->name), &reqs[i]);
 		any |= reqs[i].need == PLAN_PLACE;
 	}
-	if (!any)
+	decide_maintenance(&x);
+	if (!any || x.err)
 		goto out;
 	for (size_t i = 0; i < nnodes; i++) {
 		const struct node_info *n = state_node_at(s, i);

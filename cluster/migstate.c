@@ -12,6 +12,46 @@
 static const char *const mode_names[] = { "live", "quick", "save" };
 static const char *const phase_names[] = { "none", "queued", "running", "handoff" };
 static const char *const result_names[] = { "none", "completed", "failed", "cancelled" };
+static const char *const cause_names[] = { "admin", "drain", "failback" };
+static const char *const policy_names[] = { "live", "quick", "stop" };
+
+static int name_index(const char *s, const char *const *names, unsigned int n)
+{
+	for (unsigned int i = 0; s && i < n; i++)
+		if (!strcmp(s, names[i]))
+			return (int)i;
+	return -EINVAL;
+}
+
+const char *mig_cause_name(enum mig_cause c)
+{
+	return (unsigned)c < 3 ? cause_names[c] : "?";
+}
+
+int mig_cause_parse(const char *s, enum mig_cause *c)
+{
+	int i = name_index(s, cause_names, 3);
+
+	if (i < 0)
+		return i;
+	*c = (enum mig_cause)i;
+	return 0;
+}
+
+const char *drain_policy_name(enum drain_policy p)
+{
+	return (unsigned)p < 3 ? policy_names[p] : "?";
+}
+
+int drain_policy_parse(const char *s, enum drain_policy *p)
+{
+	int i = name_index(s, policy_names, 3);
+
+	if (i < 0)
+		return i;
+	*p = (enum drain_policy)i;
+	return 0;
+}
 
 const char *mig_mode_name(enum mig_mode m)
 {
@@ -109,17 +149,19 @@ int mig_progress_from_json(const json_t *j, struct mig_progress *p, char *err, s
 
 json_t *mig_status_to_json(const struct vm_migration *m)
 {
-	return json_pack("{s:I,s:s,s:s,s:I,s:I,s:b,s:I,s:o}", "id", (json_int_t)m->id, "mode",
+	return json_pack("{s:I,s:s,s:s,s:I,s:I,s:b,s:I,s:s,s:o}", "id", (json_int_t)m->id, "mode",
 			 mig_mode_name(m->mode), "phase", mig_phase_name(m->phase), "from",
 			 (json_int_t)m->from, "to", (json_int_t)m->to, "cancel", m->cancel,
-			 "asked_ms", (json_int_t)m->asked_ms, "progress",
-			 mig_progress_to_json(&m->progress));
+			 "asked_ms", (json_int_t)m->asked_ms, "cause", mig_cause_name(m->cause),
+			 "progress", mig_progress_to_json(&m->progress));
 }
 
 int mig_status_from_json(const json_t *j, struct vm_migration *m, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "id",     "mode",	  "phase",    "from",
-					     "to",     "cancel", "asked_ms", "progress", NULL };
+					     "to",     "cancel", "asked_ms", "progress",
+					     "cause", NULL };
+	const char *cause = json_string_value(json_object_get(j, "cause"));
 	const json_t *p;
 	int rc;
 
@@ -133,8 +175,9 @@ int mig_status_from_json(const json_t *j, struct vm_migration *m, char *err, siz
 	if (rc)
 		return rc;
 	if (mig_mode_parse(json_string_value(json_object_get(j, "mode")), &m->mode) ||
-	    phase_parse(json_string_value(json_object_get(j, "phase")), &m->phase))
-		return jv_fail(err, errlen, "mig: mode or phase unknown");
+	    phase_parse(json_string_value(json_object_get(j, "phase")), &m->phase) ||
+	    mig_cause_parse(cause ? cause : "admin", &m->cause))
+		return jv_fail(err, errlen, "mig: mode, phase or cause unknown");
 	if ((m->phase == MIG_NONE) != (m->id == 0))
 		return jv_fail(err, errlen, "mig: an id without a phase, or a phase without an id");
 	p = json_object_get(j, "progress");
@@ -143,17 +186,18 @@ int mig_status_from_json(const json_t *j, struct vm_migration *m, char *err, siz
 
 json_t *mig_last_status_to_json(const struct vm_mig_last *l)
 {
-	return json_pack("{s:I,s:s,s:s,s:I,s:I,s:I,s:s,s:o}", "id", (json_int_t)l->id, "mode",
+	return json_pack("{s:I,s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:o}", "id", (json_int_t)l->id, "mode",
 			 mig_mode_name(l->mode), "result", mig_result_name(l->result), "from",
 			 (json_int_t)l->from, "to", (json_int_t)l->to, "total_ms",
-			 (json_int_t)l->total_ms, "reason", l->reason, "progress",
-			 mig_progress_to_json(&l->progress));
+			 (json_int_t)l->total_ms, "reason", l->reason, "cause",
+			 mig_cause_name(l->cause), "progress", mig_progress_to_json(&l->progress));
 }
 
 int mig_last_status_from_json(const json_t *j, struct vm_mig_last *l, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "id", "mode",     "result", "from",	   "to",
-					     "total_ms", "reason", "progress", NULL };
+					     "total_ms", "reason", "progress", "cause", NULL };
+	const char *cause = json_string_value(json_object_get(j, "cause"));
 	const json_t *p;
 	int rc;
 
@@ -167,8 +211,9 @@ int mig_last_status_from_json(const json_t *j, struct vm_mig_last *l, char *err,
 	if (rc)
 		return rc;
 	if (mig_mode_parse(json_string_value(json_object_get(j, "mode")), &l->mode) ||
-	    result_parse(json_string_value(json_object_get(j, "result")), &l->result))
-		return jv_fail(err, errlen, "mig_last: mode or result unknown");
+	    result_parse(json_string_value(json_object_get(j, "result")), &l->result) ||
+	    mig_cause_parse(cause ? cause : "admin", &l->cause))
+		return jv_fail(err, errlen, "mig_last: mode, result or cause unknown");
 	p = json_object_get(j, "progress");
 	return p ? mig_progress_from_json(p, &l->progress, err, errlen) : 0;
 }
@@ -184,9 +229,10 @@ static json_t *node_name(const cluster_state_t *s, uint32_t id)
 
 json_t *mig_to_json(const cluster_state_t *s, const struct vm_migration *m)
 {
-	json_t *j = json_pack("{s:I,s:s,s:s,s:o,s:o,s:b}", "id", (json_int_t)m->id, "mode",
+	json_t *j = json_pack("{s:I,s:s,s:s,s:o,s:o,s:b,s:s}", "id", (json_int_t)m->id, "mode",
 			      mig_mode_name(m->mode), "phase", mig_phase_name(m->phase), "from",
-			      node_name(s, m->from), "to", node_name(s, m->to), "cancel", m->cancel);
+			      node_name(s, m->from), "to", node_name(s, m->to), "cancel", m->cancel,
+			      "cause", mig_cause_name(m->cause));
 
 	if (j && m->phase != MIG_QUEUED)
 		json_object_set_new(j, "progress", mig_progress_to_json(&m->progress));
@@ -197,10 +243,10 @@ json_t *mig_last_to_json(const cluster_state_t *s, const struct vm_mig_last *l)
 {
 	const struct mig_progress *p = &l->progress;
 
-	return json_pack("{s:I,s:s,s:s,s:o,s:o,s:s,s:I,s:I,s:I,s:I}", "id", (json_int_t)l->id,
+	return json_pack("{s:I,s:s,s:s,s:o,s:o,s:s,s:I,s:I,s:I,s:I,s:s}", "id", (json_int_t)l->id,
 			 "mode", mig_mode_name(l->mode), "result", mig_result_name(l->result),
 			 "from", node_name(s, l->from), "to", node_name(s, l->to), "reason",
 			 l->reason, "total_ms", (json_int_t)l->total_ms, "downtime_ms",
 			 (json_int_t)p->downtime_ms, "raw_bytes", (json_int_t)p->raw_bytes,
-			 "wire_bytes", (json_int_t)p->wire_bytes);
+			 "wire_bytes", (json_int_t)p->wire_bytes, "cause", mig_cause_name(l->cause));
 }

@@ -585,6 +585,11 @@ static int op_mgr_vm(cluster_state_t *s, const json_t *op, char *err, size_t err
 	if (n.node && !state_node_find(s, n.node))
 		return jv_fail(err, errlen, "vm %s: node %u is not a node of the cluster",
 			       def->name, n.node);
+	if (n.state == VM_HA_STARTING || n.state == VM_HA_STOPPED || n.state == VM_HA_ERROR) {
+		n.frozen = false;
+		if (n.node != st->node || n.state != VM_HA_STARTING)
+			n.held[0] = '\0';
+	}
 	*st = n;
 	state_bump(s);
 	return 0;
@@ -620,6 +625,8 @@ static int op_mgr_node(cluster_state_t *s, const json_t *op, char *err, size_t e
 	if (status == NODE_FENCE_PENDING) {
 		n->ready = false;
 		n->left_ms = at;
+		if (n->maintenance && n->maint_auto == MAINT_BY_SHUTDOWN)
+			n->maint_auto = MAINT_NODE_LEFT;
 	}
 	state_bump(s);
 	return 0;
@@ -739,6 +746,12 @@ static int apply(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx,
 		return op_vm_restore(s, op, err, errlen);
 	if (!strcmp(name, "mig.saved"))
 		return op_mig_saved(s, op, ctx, err, errlen);
+	if (!strcmp(name, "node.drain"))
+		return op_node_drain(s, op, ctx, err, errlen);
+	if (!strcmp(name, "node.resume"))
+		return op_node_resume(s, op, err, errlen);
+	if (!strcmp(name, "node.freeze"))
+		return op_node_freeze(s, op, ctx, err, errlen);
 	if (strncmp(name, "mgr.", 4))
 		return jv_fail(err, errlen, "unknown op '%.32s'", name);
 	rc = leader_only(op, ctx, err, errlen);
@@ -752,5 +765,11 @@ static int apply(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx,
 		return op_mgr_fenced(s, op, ctx, err, errlen);
 	if (!strcmp(name, "mgr.mig"))
 		return op_mgr_mig(s, op, err, errlen);
+	if (!strcmp(name, "mgr.move"))
+		return op_mgr_move(s, op, err, errlen);
+	if (!strcmp(name, "mgr.held"))
+		return op_mgr_held(s, op, err, errlen);
+	if (!strcmp(name, "mgr.resume"))
+		return op_node_resume(s, op, err, errlen);
 	return jv_fail(err, errlen, "unknown op '%.32s'", name);
 }

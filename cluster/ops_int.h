@@ -23,6 +23,15 @@ int op_vm_save(cluster_state_t *s, const json_t *op, char *err, size_t errlen);
 int op_vm_restore(cluster_state_t *s, const json_t *op, char *err, size_t errlen);
 int op_mig_saved(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, char *err,
 		 size_t errlen);
+int op_mgr_move(cluster_state_t *s, const json_t *op, char *err, size_t errlen);
+int op_node_drain(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, char *err,
+		  size_t errlen);
+int op_node_resume(cluster_state_t *s, const json_t *op, char *err, size_t errlen);
+int op_node_freeze(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, char *err,
+		   size_t errlen);
+int op_mgr_held(cluster_state_t *s, const json_t *op, char *err, size_t errlen);
+/* End @st's queued (not yet started) migration as cancelled, with @reason. */
+void mig_cancel_queued(struct vm_status *st, const char *reason);
 /* After every applied op: end migrations whose VM left the state they need. */
 void mig_settle(cluster_state_t *s);
 

@@ -192,9 +192,65 @@ static void mig_finish(struct vm_status *st, enum mig_result result, uint64_t to
 
 	*l = (struct vm_mig_last){ .id = st->mig.id, .mode = st->mig.mode, .result = result,
 				   .from = st->mig.from, .to = st->mig.to, .total_ms = total_ms,
-				   .progress = st->mig.progress };
+				   .cause = st->mig.cause, .progress = st->mig.progress };
 	snprintf(l->reason, sizeof(l->reason), "%s", reason);
 	memset(&st->mig, 0, sizeof(st->mig));
+}
+
+void mig_cancel_queued(struct vm_status *st, const char *reason)
+{
+	mig_finish(st, MIG_CANCELLED, 0, reason);
+}
+
+/*
+ * mgr.move {name, to, mode, cause, ms}: the leader queues a migration for a
+ * drain or a failback; the same checks as an admin's vm.migrate to @to.
+ */
+int op_mgr_move(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "op", "req", "name", "to", "mode", "cause", "ms", NULL };
+	const char *to = ops_str_arg(op, "to"), *mode = ops_str_arg(op, "mode");
+	const char *cause = ops_str_arg(op, "cause");
+	const struct vm_def *def;
+	struct vm_status *st;
+	struct vm_migration m = { 0 };
+	uint32_t target = 0;
+	int rc;
+
+	rc = jv_check_keys(op, keys, "mgr.move", err, errlen);
+	rc = rc ?: jv_u64(op, "ms", &m.asked_ms, err, errlen);
+	if (rc)
+		return rc;
+	if (mig_mode_parse(mode, &m.mode) || m.mode == MIG_SAVE ||
+	    mig_cause_parse(cause, &m.cause) || m.cause == MIG_BY_ADMIN)
+		return jv_fail(err, errlen, "mgr.move: mode live or quick, cause drain or failback");
+	def = ops_named_vm(s, op, err, errlen);
+	if (!def)
+		return -ENOENT;
+	st = state_vm_status_mut(s, def->name);
+	if (st->mig.id) {
+		jv_fail(err, errlen, "vm %s is already migrating (migration %" PRIu64 ")", def->name,
+			st->mig.id);
+		return -EBUSY;
+	}
+	if (!st->want_running || st->state != VM_HA_STARTED || !st->node) {
+		jv_fail(err, errlen, "vm %s is not running (%s)", def->name,
+			vm_ha_state_name(st->state));
+		return -ESTALE;
+	}
+	rc = check_target(s, def, st, to ? to : "", &target, err, errlen);
+	if (rc)
+		return rc;
+	m.id = state_version(s) + 1;
+	m.phase = MIG_QUEUED;
+	m.from = st->node;
+	m.to = target;
+	st->mig = m;
+	st->held[0] = '\0';
+	if (m.cause == MIG_BY_DRAIN && !st->home)
+		st->home = st->node;
+	state_bump(s);
+	return 0;
 }
 
 /* vm.migrate-cancel {name}: an admin; a running one is stopped by its source. */
@@ -511,11 +567,16 @@ void mig_settle(cluster_state_t *s)
 		/* restored: the state on the LUN is spent */
 		if (st->saved && st->state == VM_HA_STARTED)
 			st->saved = false;
+		/* back home (failback, or moved there otherwise): nothing to fail back */
+		if (st->home && st->home == st->node && st->state == VM_HA_STARTED && !m->id)
+			st->home = 0;
 		if (!m->id)
 			continue;
 		if (m->phase == MIG_HANDOFF) {
 			if (st->node == m->to && st->state == VM_HA_STARTED) {
 				mig_finish(st, MIG_COMPLETED, m->progress.elapsed_ms, "");
+				if (st->home == st->node)
+					st->home = 0;
 			} else if (st->node != m->to || st->state != VM_HA_STARTING) {
 				snprintf(why, sizeof(why), "node %s could not resume it after the "
 							   "handoff (%s): %.300s",

@@ -44,6 +44,7 @@ static const struct cluster_settings default_settings = {
 	.mig_compress = true,
 	.mig_threads = 1,
 	.mig_timeout_s = 600,
+	.drain = { DRAIN_QUICK, DRAIN_LIVE, DRAIN_LIVE }, /* low, medium, high: as Hyper-V */
 };
 
 cluster_state_t *state_create(void)
@@ -607,6 +608,12 @@ json_t *vm_status_to_json(const struct vm_status *st)
 		json_object_set_new(j, "saved", json_true());
 		json_object_set_new(j, "saved_bytes", json_integer((json_int_t)st->saved_bytes));
 	}
+	if (j && st->home)
+		json_object_set_new(j, "home", json_integer((json_int_t)st->home));
+	if (j && st->frozen)
+		json_object_set_new(j, "frozen", json_true());
+	if (j && st->held[0])
+		json_object_set_new(j, "held", json_string(st->held));
 	return j;
 }
 
@@ -617,7 +624,7 @@ static int vm_status_from_json(const json_t *j, struct vm_status *st, char *err,
 					     "window_ms",    "failed_node", "reason",
 					     "event",	     "event_epoch", "event_node",
 					     "event_reason", "mig", "mig_last", "saved",
-					     "saved_bytes", NULL };
+					     "saved_bytes", "home", "frozen", "held", NULL };
 	const json_t *mig = json_object_get(j, "mig"), *last = json_object_get(j, "mig_last");
 	const char *state, *event;
 	int rc;
@@ -643,6 +650,9 @@ static int vm_status_from_json(const json_t *j, struct vm_status *st, char *err,
 			  errlen);
 	rc = rc ?: jv_bool(j, "saved", &st->saved, err, errlen);
 	rc = rc ?: jv_u64(j, "saved_bytes", &st->saved_bytes, err, errlen);
+	rc = rc ?: jv_u32(j, "home", &st->home, err, errlen);
+	rc = rc ?: jv_bool(j, "frozen", &st->frozen, err, errlen);
+	rc = rc ?: jv_str(j, "held", st->held, sizeof(st->held), err, errlen);
 	if (rc)
 		return rc;
 	event = json_string_value(json_object_get(j, "event"));
@@ -654,7 +664,7 @@ static int vm_status_from_json(const json_t *j, struct vm_status *st, char *err,
 
 json_t *node_info_to_json(const struct node_info *n)
 {
-	return json_pack("{s:I,s:s,s:I,s:I,s:s,s:s,s:b,s:s,s:b,s:I,s:I,s:I,s:s,s:s}", "id",
+	json_t *j = json_pack("{s:I,s:s,s:I,s:I,s:s,s:s,s:b,s:s,s:b,s:I,s:I,s:I,s:s,s:s}", "id",
 			 (json_int_t)n->id, "name", n->name, "vcpus", (json_int_t)n->vcpus, "memory",
 			 (json_int_t)n->memory_mb, "domain", n->domain, "clearance",
 			 vm_class_name(n->clearance), "maintenance", n->maintenance, "state",
@@ -662,6 +672,13 @@ json_t *node_info_to_json(const struct node_info *n)
 			 (json_int_t)n->fenced_ms, "left_ms", (json_int_t)n->left_ms, "watchdog_s",
 			 (json_int_t)n->watchdog_s, "mig_endpoint", n->mig_endpoint, "mig_key",
 			 n->mig_key);
+
+	if (j && n->maintenance) {
+		json_object_set_new(j, "drain_force", json_boolean(n->drain_force));
+		json_object_set_new(j, "maint_auto", json_integer(n->maint_auto));
+		json_object_set_new(j, "drain_id", json_integer((json_int_t)n->drain_id));
+	}
+	return j;
 }
 
 static int node_info_from_json(const json_t *j, struct node_info *n, char *err, size_t errlen)
@@ -669,7 +686,9 @@ static int node_info_from_json(const json_t *j, struct node_info *n, char *err, 
 	static const char *const keys[] = { "id",	  "name",  "vcpus", "memory",
 					     "domain",	  "clearance", "maintenance",
 					     "state",	  "ready", "fenced_ms", "left_ms",
-					     "watchdog_s", "mig_endpoint", "mig_key", NULL };
+					     "watchdog_s", "mig_endpoint", "mig_key",
+					     "drain_force", "maint_auto", "drain_id", NULL };
+	unsigned int maint_auto = 0;
 	const char *str;
 	int rc;
 
@@ -693,8 +712,14 @@ static int node_info_from_json(const json_t *j, struct node_info *n, char *err, 
 	rc = rc ?: jv_uint(j, "watchdog_s", &n->watchdog_s, err, errlen);
 	rc = rc ?: jv_str(j, "mig_endpoint", n->mig_endpoint, sizeof(n->mig_endpoint), err, errlen);
 	rc = rc ?: jv_str(j, "mig_key", n->mig_key, sizeof(n->mig_key), err, errlen);
+	rc = rc ?: jv_bool(j, "drain_force", &n->drain_force, err, errlen);
+	rc = rc ?: jv_uint(j, "maint_auto", &maint_auto, err, errlen);
+	rc = rc ?: jv_u64(j, "drain_id", &n->drain_id, err, errlen);
 	if (rc)
 		return rc;
+	if (maint_auto > MAINT_NODE_LEFT)
+		return jv_fail(err, errlen, "node %u: maint_auto out of range", n->id);
+	n->maint_auto = (enum maint_auto)maint_auto;
 	str = json_string_value(json_object_get(j, "clearance"));
 	if (vm_class_parse(str ? str : "public", &n->clearance))
 		return jv_fail(err, errlen, "node %u: clearance unknown", n->id);
@@ -727,7 +752,8 @@ static int fence_from_json(const json_t *j, struct fence_record *f, char *err, s
 
 json_t *settings_to_json(const struct cluster_settings *c)
 {
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:I,s:I}", "cpu_overcommit_pct",
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:s,s:s,s:s}",
+			 "cpu_overcommit_pct",
 			 (json_int_t)c->cpu_overcommit_pct, "mem_overcommit_pct",
 			 (json_int_t)c->mem_overcommit_pct, "restart_max", (json_int_t)c->restart_max,
 			 "restart_window_s", (json_int_t)c->restart_window_s, "migrate_max_per_node",
@@ -735,7 +761,9 @@ json_t *settings_to_json(const struct cluster_settings *c)
 			 (json_int_t)c->mig_downtime_ms, "migrate_bandwidth_mbps",
 			 (json_int_t)c->mig_bandwidth_mbps, "migrate_compress", c->mig_compress,
 			 "migrate_threads", (json_int_t)c->mig_threads, "migrate_timeout_s",
-			 (json_int_t)c->mig_timeout_s);
+			 (json_int_t)c->mig_timeout_s, "drain_low", drain_policy_name(c->drain[0]),
+			 "drain_medium", drain_policy_name(c->drain[1]), "drain_high",
+			 drain_policy_name(c->drain[2]));
 }
 
 int settings_from_json(const json_t *j, struct cluster_settings *c, char *err, size_t errlen)
@@ -744,7 +772,9 @@ int settings_from_json(const json_t *j, struct cluster_settings *c, char *err, s
 					     "restart_max", "restart_window_s",
 					     "migrate_max_per_node", "migrate_downtime_ms",
 					     "migrate_bandwidth_mbps", "migrate_compress",
-					     "migrate_threads", "migrate_timeout_s", NULL };
+					     "migrate_threads", "migrate_timeout_s", "drain_low",
+					     "drain_medium", "drain_high", NULL };
+	static const char *const drain_keys[] = { "drain_low", "drain_medium", "drain_high" };
 	int rc;
 
 	rc = jv_check_keys(j, keys, "settings", err, errlen);
@@ -760,6 +790,13 @@ int settings_from_json(const json_t *j, struct cluster_settings *c, char *err, s
 	rc = rc ?: jv_uint(j, "migrate_timeout_s", &c->mig_timeout_s, err, errlen);
 	if (rc)
 		return rc;
+	for (int i = 0; i < 3; i++) {
+		const json_t *v = json_object_get(j, drain_keys[i]);
+
+		if (v && drain_policy_parse(json_string_value(v), &c->drain[i]))
+			return jv_fail(err, errlen, "settings: %s must be live, quick or stop",
+				       drain_keys[i]);
+	}
 	if (c->mig_max_per_node < 1 || c->mig_max_per_node > 64 || c->mig_downtime_ms < 1 ||
 	    c->mig_downtime_ms > 600000 || c->mig_bandwidth_mbps > 1000000 || c->mig_threads < 1 ||
 	    c->mig_threads > 64 || c->mig_timeout_s < 5 || c->mig_timeout_s > 86400)

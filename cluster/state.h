@@ -60,6 +60,13 @@ enum mig_mode {
 	MIG_SAVE,  /* pause, copy everything to the state LUN, stop (to 0) */
 };
 
+/* Why a migration was asked: by an admin, by a drain, or to fail back after one. */
+enum mig_cause {
+	MIG_BY_ADMIN,
+	MIG_BY_DRAIN,
+	MIG_BY_FAILBACK,
+};
+
 enum mig_phase {
 	MIG_NONE,
 	MIG_QUEUED,  /* asked; the leader starts it when both nodes have a free slot */
@@ -94,6 +101,7 @@ struct vm_migration {
 	uint32_t from, to;
 	bool cancel;		/* an admin asked to cancel: the source stops it */
 	uint64_t asked_ms;	/* the requester's clock */
+	enum mig_cause cause;
 	struct mig_progress progress;
 };
 
@@ -104,6 +112,7 @@ struct vm_mig_last {
 	enum mig_result result;
 	uint32_t from, to;
 	uint64_t total_ms;
+	enum mig_cause cause;
 	struct mig_progress progress;
 	char reason[STATE_REASON_MAX];
 };
@@ -126,9 +135,26 @@ struct vm_status {
 	struct vm_mig_last mig_last;
 	bool saved;	      /* its state LUN holds its saved state: a start restores it */
 	uint64_t saved_bytes; /* of that state */
+	uint32_t home;	      /* the node a drain moved it off: failback goes there; 0 none */
+	bool frozen;	      /* its node stopped it on shutdown (freeze): it waits for that node */
+	char held[STATE_REASON_MAX]; /* why a drain leaves it on its node ("" not held) */
 };
 
 /* --- nodes ------------------------------------------------------------------ */
+
+/* What a drain does with a VM of a priority (settings drain_low/medium/high). */
+enum drain_policy {
+	DRAIN_LIVE,
+	DRAIN_QUICK,
+	DRAIN_STOP,
+};
+
+/* A maintenance that hvnoded's shutdown (shutdown_policy migrate) began ends by itself. */
+enum maint_auto {
+	MAINT_BY_ADMIN,	    /* ends with node resume */
+	MAINT_BY_SHUTDOWN,  /* the node drains itself before it stops */
+	MAINT_NODE_LEFT,    /* ... and has left: back online, its maintenance ends */
+};
 
 enum node_status {
 	NODE_JOINING,	    /* seen, not yet reported clean: gets nothing */
@@ -144,7 +170,10 @@ struct node_info {
 	uint64_t memory_mb;
 	char domain[VM_NAME_MAX + 1]; /* failure domain; "" = its own */
 	enum vm_class clearance;
-	bool maintenance;
+	bool maintenance;      /* no placement; a drain moves its VMs off while it is online */
+	bool drain_force;      /* VMs the drain cannot place are stopped, not left running */
+	enum maint_auto maint_auto;
+	uint64_t drain_id;     /* the state version of the drain: its migrations have higher ids */
 	enum node_status status;
 	bool ready;	       /* reported clean (no leftover VM, keys re-registered) since it joined */
 	uint64_t fenced_ms;    /* when the last fence of it was confirmed */
@@ -190,6 +219,7 @@ struct cluster_settings {
 	bool mig_compress;		/* LZ4 on the wire */
 	unsigned int mig_threads;	/* compression threads on the source */
 	unsigned int mig_timeout_s;	/* a migration taking longer is cancelled */
+	enum drain_policy drain[3];	/* per vm_priority: low, medium, high */
 };
 
 /* One fence of a node, as the leader recorded it. */
@@ -261,6 +291,10 @@ const char *mig_mode_name(enum mig_mode m);
 int mig_mode_parse(const char *s, enum mig_mode *m);
 const char *mig_phase_name(enum mig_phase p);
 const char *mig_result_name(enum mig_result r);
+const char *mig_cause_name(enum mig_cause c);
+int mig_cause_parse(const char *s, enum mig_cause *c);
+const char *drain_policy_name(enum drain_policy p);
+int drain_policy_parse(const char *s, enum drain_policy *p);
 /* The migration (in flight, or the last one) as the JSON hvctl shows; node names from @s. */
 json_t *mig_to_json(const cluster_state_t *s, const struct vm_migration *m);
 json_t *mig_last_to_json(const cluster_state_t *s, const struct vm_mig_last *l);

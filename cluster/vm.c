@@ -340,6 +340,57 @@ static int f_priority(const struct field *f, json_t *v, struct vm_def *d, char *
 	return rc;
 }
 
+/* "none" | "immediate" | "HH:MM-HH:MM" (UTC; it may wrap midnight, not be empty). */
+static int f_failback(const struct field *f, json_t *v, struct vm_def *d, char *err,
+		      size_t errlen)
+{
+	const char *str = json_string_value(v);
+	unsigned int h1, m1, h2, m2;
+	int end = 0;
+
+	if (!str)
+		return fail(err, errlen, "failback: must be a string");
+	if (!strcmp(str, "none") || !strcmp(str, "immediate")) {
+		d->failback = str[0] == 'n' ? VM_FAILBACK_NONE : VM_FAILBACK_IMMEDIATE;
+		return 0;
+	}
+	if (sscanf(str, "%2u:%2u-%2u:%2u%n", &h1, &m1, &h2, &m2, &end) != 4 ||
+	    (size_t)end != strlen(str) || h1 > 23 || h2 > 23 || m1 > 59 || m2 > 59 ||
+	    (h1 == h2 && m1 == m2))
+		return fail(err, errlen,
+			    "failback: '%.64s' is not none, immediate or a window HH:MM-HH:MM (UTC)",
+			    str);
+	d->failback = VM_FAILBACK_WINDOW;
+	d->failback_from = h1 * 60 + m1;
+	d->failback_to = h2 * 60 + m2;
+	return 0;
+}
+
+const char *vm_failback_str(const struct vm_def *def, char *buf, size_t len)
+{
+	if (def->failback == VM_FAILBACK_WINDOW)
+		snprintf(buf, len, "%02u:%02u-%02u:%02u", def->failback_from / 60,
+			 def->failback_from % 60, def->failback_to / 60, def->failback_to % 60);
+	else
+		snprintf(buf, len, "%s", def->failback == VM_FAILBACK_NONE ? "none" : "immediate");
+	return buf;
+}
+
+bool vm_failback_now(const struct vm_def *def, unsigned int min)
+{
+	switch (def->failback) {
+	case VM_FAILBACK_NONE:
+		return false;
+	case VM_FAILBACK_IMMEDIATE:
+		return true;
+	case VM_FAILBACK_WINDOW:
+		break;
+	}
+	if (def->failback_from < def->failback_to)
+		return min >= def->failback_from && min < def->failback_to;
+	return min >= def->failback_from || min < def->failback_to; /* wraps midnight */
+}
+
 static int f_class(const struct field *f, json_t *v, struct vm_def *d, char *err, size_t errlen)
 {
 	int i, rc = enum_of("classification", v, class_names, 4, &i, err, errlen);
@@ -550,6 +601,7 @@ static const struct field fields[] = {
 	{ "classification", f_class, 0, 0, false },
 	{ "preferred", f_preferred, 0, 0, false },
 	{ "possible", f_possible, 0, 0, false },
+	{ "failback", f_failback, 0, 0, false },
 };
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -640,6 +692,7 @@ static json_t *names_json(const char list[][VM_NAME_MAX + 1], size_t n)
 json_t *vm_def_to_json(const struct vm_def *d)
 {
 	json_t *disks = json_array(), *nics = json_array(), *j;
+	char fb[16];
 
 	for (size_t i = 0; disks && i < d->ndisks; i++)
 		json_array_append_new(disks, json_pack("{s:s,s:s}", "url", d->disks[i].url, "bus",
@@ -647,7 +700,7 @@ json_t *vm_def_to_json(const struct vm_def *d)
 	for (size_t i = 0; nics && i < d->nnics; i++)
 		json_array_append_new(nics, json_pack("{s:s,s:s}", "bridge", d->nics[i].bridge,
 						      "mac", d->nics[i].mac));
-	j = json_pack("{s:s,s:s,s:i,s:I,s:o,s:o,s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:s,s:s,s:s,s:s,s:s,s:o,s:o}",
+	j = json_pack("{s:s,s:s,s:i,s:I,s:o,s:o,s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:s}",
 		      "name", d->name, "uuid", d->uuid, "vcpus", (int)d->vcpus, "memory",
 		      (json_int_t)d->memory_mb, "disks", disks, "nics", nics, "kernel", d->kernel,
 		      "initrd", d->initrd, "append", d->append, "state_lun", d->state_lun, "priority",
@@ -655,6 +708,7 @@ json_t *vm_def_to_json(const struct vm_def *d)
 		      "owner", d->owner, "contact", d->contact, "app", d->app, "tier", d->tier,
 		      "classification", vm_class_name(d->classification), "preferred",
 		      names_json(d->preferred, d->npreferred), "possible",
-		      names_json(d->possible, d->npossible));
+		      names_json(d->possible, d->npossible), "failback",
+		      vm_failback_str(d, fb, sizeof(fb)));
 	return j;
 }

@@ -33,6 +33,13 @@ enum vm_disk_bus {
 	VM_BUS_IDE,
 };
 
+/* Back to the node a drain moved it off, once that node leaves maintenance. */
+enum vm_failback {
+	VM_FAILBACK_NONE,      /* stays where the drain put it */
+	VM_FAILBACK_IMMEDIATE, /* at once, live */
+	VM_FAILBACK_WINDOW,    /* live, when the time of day (UTC) is in [from, to) */
+};
+
 /* Data classification, ordered: a host's clearance bounds its guests' level. */
 enum vm_class {
 	VM_CLASS_PUBLIC,
@@ -77,6 +84,8 @@ struct vm_def {
 	size_t npreferred;
 	char possible[VM_MAX_NODES][VM_NAME_MAX + 1]; /* empty: any node */
 	size_t npossible;
+	enum vm_failback failback;
+	uint16_t failback_from, failback_to; /* minutes of the day, UTC (window) */
 };
 
 /* Letters, digits, '-', '_', '.'; 1..64 characters; not "." or "..". */
@@ -111,6 +120,10 @@ void vm_lun_identity(const char *url, char *out, size_t len);
 json_t *vm_def_to_json(const struct vm_def *def);
 
 const char *vm_priority_name(enum vm_priority p);
+/* "none", "immediate" or "HH:MM-HH:MM" into @buf. */
+const char *vm_failback_str(const struct vm_def *def, char *buf, size_t len);
+/* Is minute @min of the day (UTC) in @def's failback window (immediate: always; none: never)? */
+bool vm_failback_now(const struct vm_def *def, unsigned int min);
 const char *vm_class_name(enum vm_class c);
 int vm_class_parse(const char *s, enum vm_class *c);
 

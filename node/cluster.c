@@ -422,6 +422,12 @@ static json_t *vm_show_json(struct hvnoded *d, const struct vm_def *def)
 		if (st->mig_last.id)
 			json_object_set_new(j, "last_migration",
 					    mig_last_to_json(d->state, &st->mig_last));
+		if (st->held[0])
+			json_object_set_new(j, "held", json_string(st->held));
+		if (st->home)
+			json_object_set_new(j, "home", json_string(node_name_of(d, st->home)));
+		if (st->frozen)
+			json_object_set_new(j, "frozen", json_true());
 	}
 	return j;
 }

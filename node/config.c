@@ -32,6 +32,7 @@ enum key_type {
 	KEY_SECONDS,	/* 0..3600 */
 	KEY_CLASS,	/* public, internal, confidential, secret */
 	KEY_ADDRESS,	/* an IPv4 or IPv6 address */
+	KEY_SHUTDOWN,	/* migrate, freeze, failover */
 };
 
 struct key_def {
@@ -52,6 +53,8 @@ static const struct key_def keys[] = {
 	{ "node", "memory_mb", KEY_MEMORY_MB, CFG_OFF(node_memory_mb) },
 	{ "node", "domain", KEY_NAME, CFG_OFF(node_domain) },
 	{ "node", "clearance", KEY_CLASS, CFG_OFF(node_clearance) },
+	{ "node", "shutdown_policy", KEY_SHUTDOWN, CFG_OFF(shutdown_policy) },
+	{ "node", "shutdown_timeout_s", KEY_SECONDS, CFG_OFF(shutdown_timeout_s) },
 	{ "cluster", "name", KEY_NAME, CFG_OFF(cluster_name) },
 	{ "cluster", "quorum_loss_stop_s", KEY_SECONDS, CFG_OFF(quorum_loss_stop_s) },
 	{ "log", "target", KEY_LOG_TARGET, CFG_OFF(log_target) },
@@ -201,6 +204,11 @@ static int set_value(struct parser *p, struct hv_config *cfg, const struct key_d
 			return fail(p, "[log] target: '%s' is not one of stderr, syslog, file",
 				    value);
 		return 0;
+	case KEY_SHUTDOWN:
+		if (strcmp(value, "migrate") && strcmp(value, "freeze") && strcmp(value, "failover"))
+			return fail(p, "[%s] %s: '%s' is not one of migrate, freeze, failover",
+				    k->section, k->key, value);
+		return set_string(p, field, value);
 	case KEY_CLASS:
 		if (strcmp(value, "public") && strcmp(value, "internal") &&
 		    strcmp(value, "confidential") && strcmp(value, "secret"))
@@ -340,6 +348,10 @@ static int set_defaults(struct parser *p, struct hv_config *cfg)
 		return fail(p, "[vm] uid_base + uid_count exceeds the uid range");
 	if (!cfg->mig_port)
 		cfg->mig_port = 7790;
+	if (!cfg->shutdown_policy && set_string(p, &cfg->shutdown_policy, "migrate"))
+		return -ENOMEM;
+	if (!cfg->shutdown_timeout_s)
+		cfg->shutdown_timeout_s = 300;
 	if (cfg->mig_port > 65535)
 		return fail(p, "[migrate] port must be 1..65535");
 	if (!cfg->cluster_name)
@@ -417,5 +429,6 @@ void hv_config_free(struct hv_config *cfg)
 	free(cfg->watchdog_device);
 	free(cfg->node_clearance);
 	free(cfg->mig_address);
+	free(cfg->shutdown_policy);
 	memset(cfg, 0, sizeof(*cfg));
 }

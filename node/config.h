@@ -45,6 +45,8 @@ struct hv_config {
 	char *mig_address;	   /* [migrate] address: where peers reach our migration server;
 				    * default: this node's ring0_addr in corosync's nodelist */
 	unsigned int mig_port;	   /* [migrate] port: default 7790 */
+	char *shutdown_policy;	   /* [node] shutdown_policy: migrate (default), freeze, failover */
+	unsigned int shutdown_timeout_s; /* [node] shutdown_timeout_s: the drain's bound (300) */
 };
 
 #ifndef HV_PLUGIN_DIR

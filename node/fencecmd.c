@@ -571,12 +571,20 @@ json_t *cmd_node_list(struct hvnoded *d, struct ipc_request *req, json_t *args, 
 	for (size_t i = 0; a && i < state_node_count(s); i++) {
 		const struct node_info *n = state_node_at(s, i);
 		json_t *j = node_info_to_json(n);
-		size_t vms = 0;
+		size_t vms = 0, running = 0;
 
 		if (!j)
 			continue;
-		for (size_t k = 0; k < state_vm_count(s); k++)
-			vms += state_vm_status(s, state_vm_at(s, k)->name)->node == n->id;
+		for (size_t k = 0; k < state_vm_count(s); k++) {
+			const struct vm_status *st = state_vm_status(s, state_vm_at(s, k)->name);
+
+			vms += st->node == n->id;
+			running += st->node == n->id && (st->state == VM_HA_STARTING ||
+							 st->state == VM_HA_STARTED ||
+							 st->state == VM_HA_STOPPING);
+		}
+		/* in maintenance with VMs still there: the drain is under way (or some stay) */
+		json_object_set_new(j, "draining", json_boolean(n->maintenance && running));
 		json_object_set_new(j, "vms", json_integer((json_int_t)vms));
 		json_object_set_new(j, "member", json_boolean(is_member(d, n->id)));
 		json_object_set_new(j, "local", json_boolean(n->id == local));

@@ -43,6 +43,13 @@ const char hvctl_main_help[] =
 	"  plan --fail NODE[,..]  what if nodes failed: where their VMs would go\n"
 	"  settings [KEY=VALUE..] cluster-wide settings: overcommit, restart limit\n"
 	"  node list              the nodes: state, capacity, watchdog, VMs\n"
+	"  node drain NODE [--wait] [--force]\n"
+	"                         planned maintenance: move every VM off NODE (live or\n"
+	"                         quick by priority), no placement there until resume\n"
+	"  node resume NODE       end the maintenance; VMs with failback go back\n"
+	"  node impact NODE [--csv]\n"
+	"                         what a downtime of NODE means: each VM, its owner and\n"
+	"                         contact, and what a drain does with it\n"
 	"  node fence|confirm-fenced NODE\n"
 	"                         fence a node now, or say it is off (powered off by hand)\n"
 	"  fence device|level ... fence devices, each node's levels (see 'hvctl help fence')\n"
@@ -216,7 +223,10 @@ static const char settings_help[] =
 	"  migrate_compress     LZ4 on the wire: yes or no (default yes)\n"
 	"  migrate_threads      compression threads on the source (default 1)\n"
 	"  migrate_timeout_s    a migration that takes longer is cancelled (default 600)\n"
-	"Example: hvctl settings cpu_overcommit_pct=200 restart_max=5\n";
+	"  drain_high, drain_medium, drain_low\n"
+	"                       what node drain does with a VM of that priority: live,\n"
+	"                       quick or stop (default live, live, quick)\n"
+	"Example: hvctl settings cpu_overcommit_pct=200 restart_max=5 drain_low=live\n";
 
 static int do_settings(struct ctl *ctl, int argc, char **argv)
 {
@@ -240,9 +250,14 @@ static int do_settings(struct ctl *ctl, int argc, char **argv)
 			json_object_set_new(set, argv[i], json_boolean(eq[1] == 'y'));
 			continue;
 		}
+		if (!strcmp(eq + 1, "live") || !strcmp(eq + 1, "quick") || !strcmp(eq + 1, "stop")) {
+			*eq = '\0';
+			json_object_set_new(set, argv[i], json_string(eq + 1));
+			continue;
+		}
 		n = strtoll(eq + 1, &end, 10);
 		if (!eq[1] || *end || n < 0) {
-			rc = usage_error(settings_help, "settings: '%s' is not a number (or yes/no)",
+			rc = usage_error(settings_help, "settings: '%s' is not a number (or yes/no, live/quick/stop)",
 					 eq + 1);
 			goto out;
 		}
@@ -266,6 +281,8 @@ static int do_settings(struct ctl *ctl, int argc, char **argv)
 		json_object_foreach(res, key, v) {
 			if (json_is_boolean(v))
 				printf("%-22s %s\n", key, yesno(v));
+			else if (json_is_string(v))
+				printf("%-22s %s\n", key, json_string_value(v));
 			else
 				printf("%-22s %lld\n", key, (long long)json_integer_value(v));
 		}

@@ -61,6 +61,8 @@ int hvctl_vm_explain(struct ctl *ctl, int argc, char **argv);
 /* hvctl_fence.c: fence device|level|history, and node list|fence|confirm-fenced. */
 int hvctl_fence(struct ctl *ctl, int argc, char **argv);
 int hvctl_node(struct ctl *ctl, int argc, char **argv);
+/* hvctl_maint.c: node drain|resume|impact (argv[0] the subcommand). */
+int hvctl_node_maint(struct ctl *ctl, int argc, char **argv);
 /* hvctl_migrate.c: vm migrate, vm migrate-cancel (argv[0] the subcommand). */
 int hvctl_vm_migrate(struct ctl *ctl, int argc, char **argv);
 int hvctl_vm_migrate_cancel(struct ctl *ctl, int argc, char **argv);
@@ -84,6 +86,8 @@ void ctl_table_init(struct ctl_table *t, size_t ncols);
 void ctl_table_row(struct ctl_table *t, ...);
 /* Print with @indent before each row, then free the rows. */
 void ctl_table_print(struct ctl_table *t, const char *indent);
+/* Print the rows, header first, as CSV (RFC 4180; "-" cells empty), then free them. */
+void ctl_table_print_csv(struct ctl_table *t);
 
 /* @o[@key] as a string for a table: "-" when missing or empty. */
 const char *ctl_str(json_t *o, const char *key);

@@ -56,6 +56,26 @@ const char hvctl_node_help[] =
 	"\n"
 	"  node list                  every node: id, name, state, capacity, failure\n"
 	"                             domain, clearance, watchdog, VMs assigned to it\n"
+	"  node drain NODE [--wait] [--force] [--timeout SECONDS]\n"
+	"                             put NODE in maintenance (nothing is placed there)\n"
+	"                             and move every VM off it, by the policy for its\n"
+	"                             priority (settings drain_high, drain_medium,\n"
+	"                             drain_low: live, quick or stop; by default live,\n"
+	"                             live, quick); a failed live migration falls back\n"
+	"                             to quick. Rules and capacity hold; at most\n"
+	"                             migrate_max_per_node at once. A VM that cannot go\n"
+	"                             anywhere stays, with the reason; --force stops it\n"
+	"                             instead (it starts again where a node can take\n"
+	"                             it). --wait follows it VM by VM: exit 0 once the\n"
+	"                             node is empty, 1 when VMs stay, 4 after --timeout\n"
+	"  node resume NODE           end NODE's maintenance; VMs the drain moved whose\n"
+	"                             failback is immediate (or a window, when open)\n"
+	"                             migrate back live (hvctl vm create --failback)\n"
+	"  node impact NODE [--csv]   what a downtime of NODE means, to send to the\n"
+	"                             owners before a maintenance window: each VM on it,\n"
+	"                             its owner, contact, app, tier, priority,\n"
+	"                             classification, and what a drain does with it now\n"
+	"                             (live or quick to a node, stop, or stays: why)\n"
 	"  node fence NODE            fence NODE now, as if it had failed: it becomes\n"
 	"                             fence-pending, the leader fences it through its\n"
 	"                             levels (hvctl fence level list) and its VMs are\n"
@@ -66,13 +86,20 @@ const char hvctl_node_help[] =
 	"                             run twice and their disks are corrupted: check\n"
 	"                             the host first.\n"
 	"\n"
-	"Fence and confirm-fenced need root, are logged with who asked, and cannot name\n"
-	"the node hvctl runs on. States: joining, online, fence-pending (gone, not\n"
-	"fenced yet: its VMs stay down), fenced.\n"
+	"Drain, resume, fence and confirm-fenced need the admin role (root is), are\n"
+	"audited; fence and confirm-fenced cannot name the node hvctl runs on. States:\n"
+	"joining, online, fence-pending (gone, not fenced yet: its VMs stay down),\n"
+	"fenced; with (draining) while a maintenance still has VMs to move and\n"
+	"(maintenance) once it is empty.\n"
 	"\n"
 	"With --json: list prints an array of {id, name, state, vcpus, memory, domain,\n"
-	"clearance, maintenance, ready, watchdog_s, vms, member, local, ...}; fence\n"
-	"and confirm-fenced print {op, applied}.\n";
+	"clearance, maintenance, draining, ready, watchdog_s, vms, member, local, ...};\n"
+	"impact (and drain without --wait) {node, state, maintenance, vms: [{name,\n"
+	"owner, contact, app, tier, priority, classification, ha, action (live, quick,\n"
+	"stop, stays, wait), to, why, fallback, state}]}; drain --wait {node, vms:\n"
+	"[{name, result (moved, stopped, stays), why}], elapsed_ms, empty}; resume\n"
+	"{node, failback: [{name, failback, on}]}; fence and confirm-fenced {op,\n"
+	"applied}.\n";
 
 static long long num(json_t *o, const char *key)
 {
@@ -544,7 +571,8 @@ int hvctl_fence(struct ctl *ctl, int argc, char **argv)
 static const char *node_state(json_t *n, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s%s", ctl_str(n, "state"),
-		 json_is_true(json_object_get(n, "maintenance")) ? " (maintenance)" : "");
+		 !json_is_true(json_object_get(n, "maintenance")) ? "" :
+		 json_is_true(json_object_get(n, "draining")) ? " (draining)" : " (maintenance)");
 	return buf;
 }
 
@@ -611,7 +639,7 @@ int hvctl_node(struct ctl *ctl, int argc, char **argv)
 {
 	if (argc < 2)
 		return node_usage("node: %s",
-				  "no subcommand given (list, fence or confirm-fenced)");
+				  "no subcommand given (list, drain, resume, impact, fence or confirm-fenced)");
 	argc--;
 	argv++;
 	if (!strcmp(argv[0], "list"))
@@ -620,6 +648,8 @@ int hvctl_node(struct ctl *ctl, int argc, char **argv)
 		return node_admin(ctl, argc, argv, false);
 	if (!strcmp(argv[0], "confirm-fenced"))
 		return node_admin(ctl, argc, argv, true);
+	if (!strcmp(argv[0], "drain") || !strcmp(argv[0], "resume") || !strcmp(argv[0], "impact"))
+		return hvctl_node_maint(ctl, argc, argv);
 	if (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
 		fputs(hvctl_node_help, stdout);
 		return 0;

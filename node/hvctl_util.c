@@ -55,6 +55,37 @@ void ctl_table_print(struct ctl_table *t, const char *indent)
 	t->rows = NULL;
 }
 
+static void csv_cell(const char *cell)
+{
+	if (!strpbrk(cell, ",\"\r\n")) {
+		fputs(cell, stdout);
+		return;
+	}
+	putchar('"');
+	for (; *cell; cell++) {
+		if (*cell == '"')
+			putchar('"');
+		putchar(*cell);
+	}
+	putchar('"');
+}
+
+void ctl_table_print_csv(struct ctl_table *t)
+{
+	json_t *row;
+	size_t i;
+
+	json_array_foreach(t->rows, i, row)
+		for (size_t c = 0; c < t->ncols; c++) {
+			const char *cell = json_string_value(json_array_get(row, c)) ?: "";
+
+			csv_cell(strcmp(cell, "-") ? cell : "");
+			fputs(c + 1 < t->ncols ? "," : "\r\n", stdout);
+		}
+	json_decref(t->rows);
+	t->rows = NULL;
+}
+
 const char *ctl_str(json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));

@@ -17,6 +17,7 @@ const char hvctl_vm_help[] =
 	"            [--owner O] [--contact C] [--app A] [--tier T]\n"
 	"            [--class public|internal|confidential|secret]\n"
 	"            [--prefer N1,N2] [--allow N1,N2] [--state-lun URL]\n"
+	"            [--failback none|immediate|HH:MM-HH:MM]\n"
 	"      Define a VM. NAME: letters, digits, - _ . (at most 64). SIZE takes K, M, G, T\n"
 	"      (plain numbers are MiB). Disks are iSCSI LUNs, iscsi://HOST[:PORT]/IQN/LUN;\n"
 	"      each is checked before the VM is defined: reachable, and supporting SCSI-3\n"
@@ -26,6 +27,9 @@ const char hvctl_vm_help[] =
 	"      --allow restricts the VM to those nodes. A MAC is generated when not given\n"
 	"      and kept across moves. --state-lun: an iSCSI LUN of its own where 'vm save'\n"
 	"      writes its state (memory and devices; at least its memory size).\n"
+	"      --failback: when a drain moved it and its node leaves maintenance (node\n"
+	"      resume), none (default) keeps it where it is, immediate migrates it back\n"
+	"      live at once, HH:MM-HH:MM (UTC; may wrap midnight) does so in that window.\n"
 	"  vm list                    every VM: name, state, node, size, owner\n"
 	"  vm show NAME               the definition and runtime state of a VM\n"
 	"  vm start NAME              take its LUNs, start its disk server and QEMU here\n"
@@ -139,6 +143,7 @@ static int vm_create(struct ctl *ctl, int argc, char **argv)
 		{ "prefer", required_argument, NULL, 'P' },
 		{ "allow", required_argument, NULL, 'W' },
 		{ "state-lun", required_argument, NULL, 'S' },
+		{ "failback", required_argument, NULL, 'B' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -192,6 +197,9 @@ static int vm_create(struct ctl *ctl, int argc, char **argv)
 			continue;
 		case 'S':
 			json_object_set_new(def, "state_lun", json_string(optarg));
+			continue;
+		case 'B':
+			json_object_set_new(def, "failback", json_string(optarg));
 			continue;
 		case 'p':
 			json_object_set_new(def, "priority", json_string(optarg));
@@ -344,6 +352,15 @@ static void show_human(json_t *vm)
 	printf("Owner:          %s\nContact:        %s\nApp / tier:     %s / %s\n",
 	       ctl_str(vm, "owner"), ctl_str(vm, "contact"), ctl_str(vm, "app"), ctl_str(vm, "tier"));
 	printf("Classification: %s\n", ctl_str(vm, "classification"));
+	if (json_is_string(json_object_get(vm, "home")))
+		printf("Failback:       %s (a drain moved it off %s)\n", ctl_str(vm, "failback"),
+		       ctl_str(vm, "home"));
+	else
+		printf("Failback:       %s\n", ctl_str(vm, "failback"));
+	if (json_is_string(json_object_get(vm, "held")))
+		printf("Drain:          stays on its node: %s\n", ctl_str(vm, "held"));
+	if (json_is_true(json_object_get(vm, "frozen")))
+		printf("Frozen:         its node stopped it on shutdown; it starts there again on its return\n");
 	printf("Preferred:      ");
 	json_array_foreach(json_object_get(vm, "preferred"), i, v)
 		printf("%s%s", i ? "," : "", json_string_value(v));

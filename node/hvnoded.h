@@ -41,6 +41,10 @@ struct hvnoded {
 	uint64_t wd_lost_ms;	   /* when quorum was lost (monotonic), 0 while quorate */
 	bool wd_warned, wd_starving;
 	unsigned int work_running;
+	/* maintcmd.c: a clean stop that drains (or freezes) this node first */
+	bool shutting_down, shutdown_freeze;
+	uint64_t shutdown_deadline_ms; /* monotonic */
+	qb_loop_timer_handle shutdown_timer;
 };
 
 /* How a VM's run on this node ended. */
@@ -123,6 +127,15 @@ COMMAND(cmd_node_fence);
 COMMAND(cmd_node_confirm);
 /* seccmd.c */
 COMMAND(cmd_security_report);
+/* maintcmd.c */
+COMMAND(cmd_node_drain);
+COMMAND(cmd_node_resume);
+COMMAND(cmd_node_impact);
+/*
+ * SIGTERM: per shutdown_policy, drain (or freeze) this node before the loop
+ * stops. true: under way, the loop stops when it is done; false: stop now.
+ */
+bool maint_shutdown(struct hvnoded *d);
 
 /*
  * Check that every disk of @def can be used: a valid iSCSI URL, reachable,

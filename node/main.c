@@ -37,7 +37,9 @@ static void usage(FILE *f)
 		"  -h, --help         this help\n"
 		"  -V, --version      print the version\n"
 		"\n"
-		"Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reopens the log file.\n");
+		"Signals: SIGTERM stops cleanly after what [node] shutdown_policy asks (migrate:\n"
+		"drain this node first; freeze: keep its VMs for its return; failover: just\n"
+		"stop); a second SIGTERM, or SIGINT, stops at once. SIGHUP reopens the log file.\n");
 }
 
 static int32_t on_stop_signal(int32_t sig, void *data)
@@ -45,6 +47,8 @@ static int32_t on_stop_signal(int32_t sig, void *data)
 	struct hvnoded *d = data;
 
 	qb_log(LOG_NOTICE, "signal %d: shutting down", sig);
+	if (sig == SIGTERM && maint_shutdown(d))
+		return 0;
 	qb_loop_stop(d->loop);
 	return 0;
 }

@@ -50,6 +50,7 @@ FUZZ_STATE_SRCS	+= cluster/acl.c
 FUZZ_REPL_SRCS	+= $(FUZZ_STATE_SRCS)
 FUZZ_REPL_SRCS	+= cluster/ops.c
 FUZZ_REPL_SRCS	+= cluster/ops_mig.c
+FUZZ_REPL_SRCS	+= cluster/ops_drain.c
 FUZZ_REPL_SRCS	+= cluster/plan.c
 FUZZ_REPL_SRCS	+= cluster/placement.c
 FUZZ_REPL_SRCS	+= cluster/repl.c

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "../../cluster/drain.h"
+#include "../../cluster/manager.h"
 #include "../../cluster/members.h"
 #include "../../cluster/ops.h"
 #include "../../cluster/repl.h"
@@ -983,6 +985,284 @@ static void test_save_restore_ops(void **unused)
 	state_destroy(s);
 }
 
+/* --- maintenance: drain, fallback, hold, force, resume, failback, freeze ------------------- */
+
+static void add_def(cluster_state_t *s, const char *name, int n, const char *extra)
+{
+	char op[1024];
+
+	snprintf(op, sizeof(op),
+		 "{\"op\":\"vm.create\",\"def\":{\"name\":\"%s\",\"uuid\":"
+		 "\"00000000-0000-4000-8000-0000000001%02d\",\"vcpus\":1,\"memory\":64,"
+		 "\"disks\":[\"iscsi://h/iqn.2026-11.org.example:d/%d\"]%s}}",
+		 name, n, n, extra);
+	APPLY_OK(s, 2, op);
+	snprintf(op, sizeof(op), "{\"op\":\"vm.want\",\"name\":\"%s\",\"running\":true}", name);
+	APPLY_OK(s, 2, op);
+}
+
+static void run_on(cluster_state_t *s, const char *name, uint32_t node)
+{
+	const struct vm_status *st = state_vm_status(s, name);
+	char op[512];
+
+	snprintf(op, sizeof(op),
+		 "{\"op\":\"mgr.vm\",\"name\":\"%s\",\"expect_epoch\":%llu,\"state\":\"started\","
+		 "\"node\":%u,\"epoch\":%llu}",
+		 name, (unsigned long long)st->epoch, node, (unsigned long long)st->epoch + 1);
+	APPLY_OK(s, 1, op);
+}
+
+static char mgr_log[8192];
+
+static void log_line(void *arg, const char *line)
+{
+	size_t n = strlen(mgr_log);
+
+	snprintf(mgr_log + n, sizeof(mgr_log) - n, "%s\n", line);
+}
+
+/* One decision of the leader (node 1, or the lowest member) at @now_ms, applied. */
+static size_t decide(cluster_state_t *s, const uint32_t *members, size_t n, uint64_t now_ms)
+{
+	struct mgr_env env = { .now_ms = now_ms, .members = members, .nmembers = n };
+	struct mgr_result res;
+	struct op_ctx ctx = { .sender = members[0], .leader = members[0] };
+	char err[512];
+	json_t *op;
+	size_t i, applied = 0;
+
+	mgr_log[0] = '\0';
+	assert_int_equal(manager_step(s, &env, &res, log_line, NULL), 0);
+	json_array_foreach(res.ops, i, op)
+		applied += state_apply(s, op, &ctx, err, sizeof(err)) == 0;
+	json_decref(res.ops);
+	return applied;
+}
+
+static void end_mig(cluster_state_t *s, const char *name, const char *result)
+{
+	char op[512];
+
+	snprintf(op, sizeof(op),
+		 "{\"op\":\"mig.end\",\"name\":\"%s\",\"id\":%llu,\"result\":\"%s\",\"reason\":\"boom\"}",
+		 name, (unsigned long long)state_vm_status(s, name)->mig.id, result);
+	APPLY_OK(s, state_vm_status(s, name)->mig.from, op);
+}
+
+/* The migration queued or running for @name completes on its target. */
+static void complete_mig(cluster_state_t *s, const char *name)
+{
+	const struct vm_status *st = state_vm_status(s, name);
+	uint64_t id = st->mig.id;
+	uint32_t from = st->mig.from, to = st->mig.to;
+	char op[512];
+
+	assert_true(id != 0);
+	snprintf(op, sizeof(op), "{\"op\":\"mgr.mig\",\"name\":\"%s\",\"id\":%llu}", name,
+		 (unsigned long long)id);
+	if (st->mig.phase == MIG_QUEUED)
+		APPLY_OK(s, 1, op);
+	snprintf(op, sizeof(op), "{\"op\":\"mig.handoff\",\"name\":\"%s\",\"id\":%llu}", name,
+		 (unsigned long long)id);
+	APPLY_OK(s, from, op);
+	st = state_vm_status(s, name);
+	snprintf(op, sizeof(op),
+		 "{\"op\":\"mgr.vm\",\"name\":\"%s\",\"expect_epoch\":%llu,\"state\":\"started\","
+		 "\"node\":%u,\"epoch\":%llu}",
+		 name, (unsigned long long)st->epoch, to, (unsigned long long)st->epoch);
+	APPLY_OK(s, 1, op);
+	assert_int_equal(state_vm_status(s, name)->mig_last.result, MIG_COMPLETED);
+}
+
+static const uint32_t all3[] = { 1, 2, 3 };
+
+static void test_drain(void **unused)
+{
+	cluster_state_t *s = mig_cluster(); /* m (medium) started on n1 */
+	const struct vm_status *st;
+	char err[512];
+
+	add_def(s, "hi", 1, ",\"priority\":\"high\",\"failback\":\"immediate\"");
+	add_def(s, "lo", 2, ",\"priority\":\"low\"");
+	add_def(s, "pin", 3, ",\"possible\":[\"n1\"]");
+	run_on(s, "hi", 1);
+	run_on(s, "lo", 1);
+	run_on(s, "pin", 1);
+	APPLY_OK(s, 2, "{\"op\":\"settings.set\",\"settings\":{\"migrate_max_per_node\":2}}");
+
+	/* only the node itself drains itself for its shutdown */
+	assert_int_equal(apply_text(s, 2, "{\"op\":\"node.drain\",\"node\":\"n1\",\"auto\":true}",
+				    err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(apply_text(s, 2, "{\"op\":\"node.drain\",\"node\":\"n9\"}", err,
+				    sizeof(err)),
+			 -ENOENT);
+	APPLY_OK(s, 2, "{\"op\":\"node.drain\",\"node\":\"n1\"}");
+	assert_true(state_node_find(s, 1)->maintenance);
+
+	/* high and medium live, low quick, pin held with the reason; n1 gets no placement */
+	decide(s, all3, 3, 1000);
+	assert_int_equal(state_vm_status(s, "hi")->mig.mode, MIG_LIVE);
+	assert_int_equal(state_vm_status(s, "hi")->mig.cause, MIG_BY_DRAIN);
+	assert_int_equal(state_vm_status(s, "hi")->home, 1);
+	assert_int_equal(state_vm_status(s, "m")->mig.mode, MIG_LIVE);
+	assert_int_equal(state_vm_status(s, "lo")->mig.mode, MIG_QUICK);
+	st = state_vm_status(s, "pin");
+	assert_int_equal(st->mig.id, 0);
+	assert_non_null(strstr(st->held, "cannot be placed"));
+	assert_non_null(strstr(mgr_log, "vm pin: drain of node n1: stays there"));
+	/* at most migrate_max_per_node start at once on n1 */
+	decide(s, all3, 3, 1100);
+	assert_int_equal(state_migrations_on(s, 1), 2);
+
+	/* a failed live migration falls back to quick; a failed quick one holds */
+	end_mig(s, "hi", "failed");
+	decide(s, all3, 3, 1200);
+	assert_int_equal(state_vm_status(s, "hi")->mig.mode, MIG_QUICK);
+	assert_non_null(strstr(mgr_log, "quick migration to"));
+	assert_non_null(strstr(mgr_log, "(its live migration failed)"));
+	end_mig(s, "hi", "failed");
+	decide(s, all3, 3, 1300);
+	st = state_vm_status(s, "hi");
+	assert_int_equal(st->mig.id, 0);
+	assert_non_null(strstr(st->held, "quick migration to"));
+	assert_non_null(strstr(st->held, "failed: boom"));
+
+	/* the others complete; again with --force: pin stops, still wanted; hi is tried anew */
+	complete_mig(s, "m");
+	complete_mig(s, "lo");
+	assert_int_not_equal(state_vm_status(s, "lo")->node, 1);
+	APPLY_OK(s, 2, "{\"op\":\"node.drain\",\"node\":\"n1\",\"force\":true}");
+	decide(s, all3, 3, 1400);
+	st = state_vm_status(s, "pin");
+	assert_int_equal(st->state, VM_HA_STOPPING);
+	assert_true(st->want_running);
+	assert_int_equal(state_vm_status(s, "hi")->mig.mode, MIG_LIVE);
+	complete_mig(s, "hi");
+	assert_int_equal(state_vm_status(s, "hi")->home, 1);
+
+	/* resume: hi (immediate) fails back live; lo (none) stays and forgets its home */
+	assert_int_equal(apply_text(s, 2, "{\"op\":\"node.resume\",\"node\":\"n2\"}", err,
+				    sizeof(err)),
+			 -EALREADY);
+	APPLY_OK(s, 2, "{\"op\":\"node.resume\",\"node\":\"n1\"}");
+	assert_false(state_node_find(s, 1)->maintenance);
+	assert_int_equal(state_vm_status(s, "lo")->home, 0);
+	decide(s, all3, 3, 1500);
+	st = state_vm_status(s, "hi");
+	assert_int_equal(st->mig.to, 1);
+	assert_int_equal(st->mig.cause, MIG_BY_FAILBACK);
+	complete_mig(s, "hi");
+	st = state_vm_status(s, "hi");
+	assert_int_equal(st->node, 1);
+	assert_int_equal(st->home, 0);
+	assert_int_not_equal(state_vm_status(s, "lo")->node, 1);
+	state_destroy(s);
+}
+
+static void test_failback_window(void **unused)
+{
+	cluster_state_t *s = mig_cluster();
+	uint64_t day = 86400000ULL * 20000, h = 3600000;
+
+	add_def(s, "w", 1, ",\"failback\":\"22:30-01:00\"");
+	run_on(s, "w", 1);
+	APPLY_OK(s, 2, "{\"op\":\"node.drain\",\"node\":\"n1\"}");
+	decide(s, all3, 3, day);
+	complete_mig(s, "w");
+	APPLY_OK(s, 2, "{\"op\":\"node.resume\",\"node\":\"n1\"}");
+	/* 21:00 and 01:30 are outside its window; 23:00 is in (it wraps midnight) */
+	decide(s, all3, 3, day + 21 * h);
+	assert_int_equal(state_vm_status(s, "w")->mig.id, 0);
+	decide(s, all3, 3, day + 25 * h + h / 2);
+	assert_int_equal(state_vm_status(s, "w")->mig.id, 0);
+	decide(s, all3, 3, day + 23 * h);
+	assert_int_equal(state_vm_status(s, "w")->mig.to, 1);
+	assert_int_equal(state_vm_status(s, "w")->mig.cause, MIG_BY_FAILBACK);
+	state_destroy(s);
+}
+
+static void test_freeze_and_shutdown_drain(void **unused)
+{
+	static const uint32_t two[] = { 2, 3 };
+	cluster_state_t *s = mig_cluster();
+	const struct node_info *n1;
+	const struct vm_status *st;
+	char err[512];
+
+	add_def(s, "f", 1, "");
+	run_on(s, "f", 1);
+	run_on(s, "o", 2);
+	/* only n1 freezes its own VMs */
+	assert_int_equal(apply_text(s, 2, "{\"op\":\"node.freeze\",\"node\":\"n1\"}", err,
+				    sizeof(err)),
+			 -EINVAL);
+	APPLY_OK(s, 1, "{\"op\":\"node.freeze\",\"node\":\"n1\"}");
+	assert_true(state_vm_status(s, "f")->frozen);
+	assert_true(state_vm_status(s, "m")->frozen);
+	assert_false(state_vm_status(s, "o")->frozen);
+	/* n1 leaves: fenced like any node, but its frozen VMs wait for it */
+	decide(s, two, 2, 1000);
+	decide(s, two, 2, 1100);
+	assert_int_equal(state_vm_status(s, "f")->state, VM_HA_FENCE);
+	{
+		struct op_ctx ctx = { .sender = 2, .leader = 2 };
+		json_t *op = parse("{\"op\":\"mgr.fenced\",\"id\":1,\"ok\":true,\"detail\":\"x\","
+				   "\"at_ms\":1200}");
+
+		assert_int_equal(state_apply(s, op, &ctx, err, sizeof(err)), 0);
+		json_decref(op);
+	}
+	decide(s, two, 2, 1300);
+	decide(s, two, 2, 1400);
+	st = state_vm_status(s, "f");
+	assert_int_equal(st->state, VM_HA_FENCE);
+	assert_non_null(strstr(st->reason, "frozen"));
+	/* back and clean: they start on n1 again */
+	APPLY_OK(s, 1, "{\"op\":\"node.hello\",\"id\":1,\"name\":\"n1\",\"vcpus\":4,\"memory\":4096,"
+		       "\"domain\":\"\",\"clearance\":\"secret\",\"watchdog_s\":0,"
+		       "\"mig_endpoint\":\"tcp://10.0.0.1:7790\","
+		       "\"mig_key\":\"0000000000000000000000000000000000000001\"}");
+	decide(s, all3, 3, 1500);
+	assert_int_equal(state_node_find(s, 1)->status, NODE_ONLINE);
+	decide(s, all3, 3, 1600);
+	st = state_vm_status(s, "f");
+	assert_int_equal(st->state, VM_HA_STARTING);
+	assert_int_equal(st->node, 1);
+	assert_true(st->takeover);
+	assert_false(st->frozen);
+
+	/* shutdown_policy migrate: the node drains itself; back after it left, it resumes */
+	run_on(s, "f", 1);
+	APPLY_OK(s, 1, "{\"op\":\"node.drain\",\"node\":\"n1\",\"auto\":true}");
+	n1 = state_node_find(s, 1);
+	assert_int_equal(n1->maint_auto, MAINT_BY_SHUTDOWN);
+	decide(s, all3, 3, 1700);
+	assert_false(state_node_find(s, 1)->maintenance == false);
+	decide(s, two, 2, 1800);
+	assert_int_equal(state_node_find(s, 1)->maint_auto, MAINT_NODE_LEFT);
+	/* back (fenced meanwhile), clean: online, then its maintenance ends by itself */
+	{
+		struct op_ctx ctx = { .sender = 2, .leader = 2 };
+		json_t *op = parse("{\"op\":\"mgr.fenced\",\"id\":1,\"ok\":true,\"detail\":\"x\","
+				   "\"at_ms\":1900}");
+
+		assert_int_equal(state_apply(s, op, &ctx, err, sizeof(err)), 0);
+		json_decref(op);
+	}
+	APPLY_OK(s, 1, "{\"op\":\"node.hello\",\"id\":1,\"name\":\"n1\",\"vcpus\":4,\"memory\":4096,"
+		       "\"domain\":\"\",\"clearance\":\"secret\",\"watchdog_s\":0,"
+		       "\"mig_endpoint\":\"tcp://10.0.0.1:7790\","
+		       "\"mig_key\":\"0000000000000000000000000000000000000001\"}");
+	decide(s, all3, 3, 2000);
+	assert_true(state_node_find(s, 1)->maintenance);
+	decide(s, all3, 3, 2100);
+	assert_false(state_node_find(s, 1)->maintenance);
+	assert_non_null(strstr(mgr_log, "back after its shutdown drain"));
+	state_destroy(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1009,6 +1289,9 @@ int main(void)
 		cmocka_unit_test(test_migration_ops),
 		cmocka_unit_test(test_migration_ends_before_handoff),
 		cmocka_unit_test(test_save_restore_ops),
+		cmocka_unit_test(test_drain),
+		cmocka_unit_test(test_failback_window),
+		cmocka_unit_test(test_freeze_and_shutdown_drain),
 	};
 
 	return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
