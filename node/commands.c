@@ -31,6 +31,23 @@ json_t *command_error(int *status, int err, const char *fmt, ...)
 	return json_pack("{s:s}", "error", msg);
 }
 
+const struct node_info *command_node(struct hvnoded *d, json_t *args, json_t **res, int *status)
+{
+	const char *name = json_string_value(json_object_get(args, "node"));
+	const struct node_info *n;
+
+	if (!name || !vm_name_is_valid(name)) {
+		*res = command_error(status, -EINVAL, "a valid node name is needed");
+		return NULL;
+	}
+	n = state_node_by_name(d->state, name);
+	if (!n)
+		*res = command_error(status, -ENOENT,
+				     "node %s does not exist (the cluster knows %zu nodes; see hvctl node list)",
+				     name, state_node_count(d->state));
+	return n;
+}
+
 static json_t *status_nodes(struct hvnoded *d)
 {
 	json_t *a = json_array();

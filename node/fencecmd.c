@@ -26,6 +26,7 @@
 
 #include <qb/qblog.h>
 
+#include "../cluster/secreport.h"
 #include "../fencing/agent.h"
 
 #define METADATA_TIMEOUT_S 20 /* action=metadata of a sane agent takes well under a second */
@@ -41,24 +42,6 @@ static const char *node_label(const cluster_state_t *s, uint32_t id, char *buf, 
 		return n->name;
 	snprintf(buf, len, "node %" PRIu32, id);
 	return buf;
-}
-
-/* The node named by @args' "node", or NULL with an error reply in *res. */
-static const struct node_info *find_node(struct hvnoded *d, json_t *args, json_t **res, int *status)
-{
-	const char *name = json_string_value(json_object_get(args, "node"));
-	const struct node_info *n;
-
-	if (!name || !vm_name_is_valid(name)) {
-		*res = command_error(status, -EINVAL, "a valid node name is needed");
-		return NULL;
-	}
-	n = state_node_by_name(d->state, name);
-	if (!n)
-		*res = command_error(status, -ENOENT,
-				     "node %s does not exist (the cluster knows %zu nodes; see hvctl node list)",
-				     name, state_node_count(d->state));
-	return n;
 }
 
 /* "uid N (name)": who asks, for the ops and the log. */
@@ -421,7 +404,7 @@ json_t *cmd_fence_level_add(struct hvnoded *d, struct ipc_request *req, json_t *
 	unsigned int index;
 	int rc;
 
-	n = find_node(d, args, &res, status);
+	n = command_node(d, args, &res, status);
 	if (!n)
 		return res;
 	index = level_index(args, n->name, &res, status);
@@ -459,7 +442,7 @@ json_t *cmd_fence_level_del(struct hvnoded *d, struct ipc_request *req, json_t *
 	json_t *res = NULL;
 	unsigned int index;
 
-	n = find_node(d, args, &res, status);
+	n = command_node(d, args, &res, status);
 	if (!n)
 		return res;
 	index = level_index(args, n->name, &res, status);
@@ -562,6 +545,7 @@ static bool is_member(struct hvnoded *d, uint32_t id)
 	return false;
 }
 
+/* Each node with its VMs (assigned to it) and effective classification (null: no VM). */
 json_t *cmd_node_list(struct hvnoded *d, struct ipc_request *req, json_t *args, int *status)
 {
 	const cluster_state_t *s = d->state;
@@ -571,13 +555,14 @@ json_t *cmd_node_list(struct hvnoded *d, struct ipc_request *req, json_t *args, 
 	for (size_t i = 0; a && i < state_node_count(s); i++) {
 		const struct node_info *n = state_node_at(s, i);
 		json_t *j = node_info_to_json(n);
-		size_t vms = 0;
+		size_t vms;
+		int eff = secreport_host_class(s, n->id, &vms);
 
 		if (!j)
 			continue;
-		for (size_t k = 0; k < state_vm_count(s); k++)
-			vms += state_vm_status(s, state_vm_at(s, k)->name)->node == n->id;
 		json_object_set_new(j, "vms", json_integer((json_int_t)vms));
+		json_object_set_new(j, "effective_classification",
+				    eff < 0 ? json_null() : json_string(vm_class_name(eff)));
 		json_object_set_new(j, "member", json_boolean(is_member(d, n->id)));
 		json_object_set_new(j, "local", json_boolean(n->id == local));
 		json_array_append_new(a, j);
@@ -592,7 +577,7 @@ static const struct node_info *admin_node(struct hvnoded *d, struct ipc_request 
 {
 	const struct node_info *n;
 
-	n = find_node(d, args, res, status);
+	n = command_node(d, args, res, status);
 	if (n && n->id == membership_local_id(d->membership)) {
 		*res = command_error(status, -EINVAL, "node %s is this node, and it runs: %s",
 				     n->name,

@@ -71,7 +71,8 @@ const char hvctl_node_help[] =
 	"fenced yet: its VMs stay down), fenced.\n"
 	"\n"
 	"With --json: list prints an array of {id, name, state, vcpus, memory, domain,\n"
-	"clearance, maintenance, ready, watchdog_s, vms, member, local, ...}; fence\n"
+	"clearance, maintenance, ready, watchdog_s, vms, effective_classification (the\n"
+	"highest classification of its VMs; null: no VM), member, local, ...}; fence\n"
 	"and confirm-fenced print {op, applied}.\n";
 
 static long long num(json_t *o, const char *key)

@@ -203,5 +203,7 @@ json_t *cluster_vm_json(struct hvnoded *d, const struct vm_def *def);
 /* Helper for command handlers: an {"error": msg} object and *status = err. */
 json_t *command_error(int *status, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The node @args' "node" names, or NULL with an error reply (naming it) in *res. */
+const struct node_info *command_node(struct hvnoded *d, json_t *args, json_t **res, int *status);
 
 #endif
