@@ -10,7 +10,7 @@
 
 const char *drain_action_name(enum drain_action a)
 {
-	static const char *const names[] = { "live", "quick", "stop", "hold", "wait" };
+	static const char *const names[] = {"live", "quick", "stop", "hold", "wait"};
 
 	return (unsigned)a < 5 ? names[a] : "?";
 }
@@ -18,13 +18,14 @@ const char *drain_action_name(enum drain_action a)
 bool drain_takes_vms(const struct node_info *n)
 {
 	return n->status == NODE_ONLINE && n->ready && !n->maintenance && n->mig_endpoint[0] &&
-	       n->mig_key[0];
+		n->mig_key[0];
 }
 
 static bool runs(const struct vm_status *st)
 {
-	return st->node && (st->state == VM_HA_STARTING || st->state == VM_HA_STARTED ||
-			    st->state == VM_HA_STOPPING);
+	return st->node &&
+		(st->state == VM_HA_STARTING || st->state == VM_HA_STARTED ||
+		 st->state == VM_HA_STOPPING);
 }
 
 static const char *name_of(const cluster_state_t *s, uint32_t id)
@@ -51,8 +52,8 @@ static bool decide(const cluster_state_t *s, const struct node_info *node, const
 	}
 	if (st->state != VM_HA_STARTED || !st->want_running) {
 		it->action = DRAIN_ACT_WAIT;
-		snprintf(it->why, sizeof(it->why), "%s", st->want_running ?
-			 vm_ha_state_name(st->state) : "stopping");
+		snprintf(it->why, sizeof(it->why), "%s",
+			 st->want_running ? vm_ha_state_name(st->state) : "stopping");
 		return false;
 	}
 	if (l->id > since && l->cause == MIG_BY_DRAIN && l->from == node->id &&
@@ -116,7 +117,7 @@ int drain_plan(const cluster_state_t *s, uint32_t node, const bool *usable, bool
 		memset(it, 0, sizeof(*it));
 		it->vm = i;
 		if (decide(s, nd, def, st, force, it)) {
-			reqs[i] = (struct plan_vm_req){ .need = PLAN_PLACE, .avoid = node };
+			reqs[i] = (struct plan_vm_req){.need = PLAN_PLACE, .avoid = node};
 			any = true;
 		}
 	}

@@ -25,7 +25,7 @@ enum drain_action {
 };
 
 struct drain_item {
-	size_t vm;		    /* its state_vm_at() index */
+	size_t vm; /* its state_vm_at() index */
 	enum drain_action action;
 	uint32_t to;		    /* live, quick: the target */
 	bool fallback;		    /* quick, because its live migration failed */

@@ -12,8 +12,7 @@
 
 #include "jsonv.h"
 
-static struct node_info *named_node(cluster_state_t *s, const json_t *op, char *err,
-				    size_t errlen)
+static struct node_info *named_node(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 {
 	const char *name = ops_str_arg(op, "node");
 	const struct node_info *n = name ? state_node_by_name(s, name) : NULL;
@@ -34,7 +33,7 @@ static struct node_info *named_node(cluster_state_t *s, const json_t *op, char *
 int op_node_drain(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, char *err,
 		  size_t errlen)
 {
-	static const char *const keys[] = { "op", "req", "node", "force", "auto", NULL };
+	static const char *const keys[] = {"op", "req", "node", "force", "auto", NULL};
 	bool force = false, self = false;
 	struct node_info *n;
 	int rc;
@@ -48,8 +47,9 @@ int op_node_drain(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx
 	if (!n)
 		return -ENOENT;
 	if (self && ctx->sender != n->id)
-		return jv_fail(err, errlen, "node.drain of node %s on its shutdown, sent by node %u",
-			       n->name, ctx->sender);
+		return jv_fail(err, errlen,
+			       "node.drain of node %s on its shutdown, sent by node %u", n->name,
+			       ctx->sender);
 	if (!n->maintenance)
 		n->maint_auto = self ? MAINT_BY_SHUTDOWN : MAINT_BY_ADMIN;
 	n->maintenance = true;
@@ -68,7 +68,7 @@ int op_node_drain(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx
 /* node.resume {node}: an admin; mgr.resume {node}: the leader, for a node back from a shutdown drain. */
 int op_node_resume(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "op", "req", "node", NULL };
+	static const char *const keys[] = {"op", "req", "node", NULL};
 	struct node_info *n;
 	int rc;
 
@@ -98,7 +98,8 @@ int op_node_resume(cluster_state_t *s, const json_t *op, char *err, size_t errle
 		/* a drain migration still waiting for a slot is not needed any more */
 		if (st->mig.phase == MIG_QUEUED && st->mig.cause == MIG_BY_DRAIN &&
 		    st->mig.from == n->id) {
-			mig_cancel_queued(st, "the node left maintenance (node resume) before it began");
+			mig_cancel_queued(
+				st, "the node left maintenance (node resume) before it began");
 			if (st->home == n->id)
 				st->home = 0;
 		}
@@ -111,7 +112,7 @@ int op_node_resume(cluster_state_t *s, const json_t *op, char *err, size_t errle
 int op_node_freeze(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, char *err,
 		   size_t errlen)
 {
-	static const char *const keys[] = { "op", "req", "node", NULL };
+	static const char *const keys[] = {"op", "req", "node", NULL};
 	struct node_info *n;
 	int rc;
 
@@ -122,8 +123,9 @@ int op_node_freeze(cluster_state_t *s, const json_t *op, const struct op_ctx *ct
 	if (!n)
 		return -ENOENT;
 	if (ctx->sender != n->id)
-		return jv_fail(err, errlen, "node.freeze of node %s sent by node %u: only a node "
-					    "freezes its own VMs",
+		return jv_fail(err, errlen,
+			       "node.freeze of node %s sent by node %u: only a node "
+			       "freezes its own VMs",
 			       n->name, ctx->sender);
 	for (size_t i = 0; i < state_vm_count(s); i++) {
 		struct vm_status *st = state_vm_status_mut(s, state_vm_at(s, i)->name);
@@ -139,7 +141,7 @@ int op_node_freeze(cluster_state_t *s, const json_t *op, const struct op_ctx *ct
 /* mgr.held {name, held, home}: why a drain leaves the VM where it is; where failback goes. */
 int op_mgr_held(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "op", "req", "name", "held", "home", NULL };
+	static const char *const keys[] = {"op", "req", "name", "held", "home", NULL};
 	const struct vm_def *def;
 	struct vm_status *st, n;
 	int rc;

@@ -40,22 +40,31 @@ static bool vm_on(const struct vm_status *st, uint32_t node)
 	return st->node == node;
 }
 
-static void check_clearance(struct report *r, const struct node_info *n, int *effective,
-			    size_t *nvms)
+int secreport_host_class(const cluster_state_t *s, uint32_t id, size_t *nvms)
 {
-	*effective = -1;
+	int effective = -1;
+
 	*nvms = 0;
+	for (size_t i = 0; i < state_vm_count(s); i++) {
+		const struct vm_def *def = state_vm_at(s, i);
+
+		if (!vm_on(state_vm_status(s, def->name), id))
+			continue;
+		(*nvms)++;
+		if ((int)def->classification > effective)
+			effective = (int)def->classification;
+	}
+	return effective;
+}
+
+static void check_clearance(struct report *r, const struct node_info *n)
+{
 	for (size_t i = 0; i < state_vm_count(r->s); i++) {
 		const struct vm_def *def = state_vm_at(r->s, i);
 		const struct vm_status *st = state_vm_status(r->s, def->name);
 		json_t *f;
 
-		if (!vm_on(st, n->id))
-			continue;
-		(*nvms)++;
-		if ((int)def->classification > *effective)
-			*effective = (int)def->classification;
-		if (def->classification <= n->clearance)
+		if (!vm_on(st, n->id) || def->classification <= n->clearance)
 			continue;
 		f = finding(r, SECREPORT_CLEARANCE, true, def->name,
 			    "classified %s, %s node %s, which is cleared for %s only",
@@ -80,9 +89,9 @@ static json_t *hosts(struct report *r)
 	for (size_t i = 0; a && i < state_node_count(r->s); i++) {
 		const struct node_info *n = state_node_at(r->s, i);
 		size_t nvms;
-		int eff;
+		int eff = secreport_host_class(r->s, n->id, &nvms);
 
-		check_clearance(r, n, &eff, &nvms);
+		check_clearance(r, n);
 		json_array_append_new(a, json_pack("{s:s,s:s,s:o,s:I}", "name", n->name,
 						   "clearance", vm_class_name(n->clearance),
 						   "effective_classification",

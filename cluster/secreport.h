@@ -38,4 +38,11 @@ struct secreport_local {
  */
 json_t *secreport_build(const cluster_state_t *s, const struct secreport_local *local);
 
+/*
+ * Node @id's effective classification: the highest classification of the VMs assigned to
+ * it (running, starting, stopping, or waiting for its fence), as an enum vm_class; -1 when
+ * it has none. *@nvms gets how many VMs that is. The report's hosts and node.list use it.
+ */
+int secreport_host_class(const cluster_state_t *s, uint32_t id, size_t *nvms);
+
 #endif

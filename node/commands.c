@@ -31,6 +31,49 @@ json_t *command_error(int *status, int err, const char *fmt, ...)
 	return json_pack("{s:s}", "error", msg);
 }
 
+const struct node_info *command_node(struct hvnoded *d, json_t *args, json_t **res, int *status)
+{
+	const char *name = json_string_value(json_object_get(args, "node"));
+	const struct node_info *n;
+
+	if (!name || !vm_name_is_valid(name)) {
+		*res = command_error(status, -EINVAL, "a valid node name is needed");
+		return NULL;
+	}
+	n = state_node_by_name(d->state, name);
+	if (!n)
+		*res = command_error(status, -ENOENT,
+				     "node %s does not exist (the cluster knows %zu nodes; see hvctl node list)",
+				     name, state_node_count(d->state));
+	return n;
+}
+
+bool command_is_member(struct hvnoded *d, uint32_t id)
+{
+	struct member m[MEMBERS_MAX];
+	size_t n = membership_members(d->membership, m, MEMBERS_MAX);
+
+	for (size_t i = 0; i < n; i++)
+		if (m[i].id == id)
+			return true;
+	return false;
+}
+
+json_t *command_submit(struct hvnoded *d, struct ipc_request *req, json_t *op, const char *what,
+		       const char *verb, int *status)
+{
+	char err[1024];
+	int rc;
+
+	if (!op)
+		return command_error(status, -ENOMEM, "%s: out of memory", what);
+	rc = cluster_submit(d, op, req, CLUSTER_WAIT_APPLIED, NULL, 0, err, sizeof(err));
+	json_decref(op);
+	if (rc)
+		return command_error(status, rc, "%s not %s: %s", what, verb, err);
+	return NULL;
+}
+
 static json_t *status_nodes(struct hvnoded *d)
 {
 	json_t *a = json_array();

@@ -26,6 +26,7 @@
 
 #include <qb/qblog.h>
 
+#include "../cluster/secreport.h"
 #include "../fencing/agent.h"
 
 #define METADATA_TIMEOUT_S 20 /* action=metadata of a sane agent takes well under a second */
@@ -41,24 +42,6 @@ static const char *node_label(const cluster_state_t *s, uint32_t id, char *buf, 
 		return n->name;
 	snprintf(buf, len, "node %" PRIu32, id);
 	return buf;
-}
-
-/* The node named by @args' "node", or NULL with an error reply in *res. */
-static const struct node_info *find_node(struct hvnoded *d, json_t *args, json_t **res, int *status)
-{
-	const char *name = json_string_value(json_object_get(args, "node"));
-	const struct node_info *n;
-
-	if (!name || !vm_name_is_valid(name)) {
-		*res = command_error(status, -EINVAL, "a valid node name is needed");
-		return NULL;
-	}
-	n = state_node_by_name(d->state, name);
-	if (!n)
-		*res = command_error(status, -ENOENT,
-				     "node %s does not exist (the cluster knows %zu nodes; see hvctl node list)",
-				     name, state_node_count(d->state));
-	return n;
 }
 
 /* "uid N (name)": who asks, for the ops and the log. */
@@ -98,22 +81,6 @@ static const char *iso_time(uint64_t ms, char *buf, size_t len)
 	memmove(&buf[n - 1], &buf[n - 2], 3);
 	buf[n - 2] = ':';
 	return buf;
-}
-
-/* Send @op (consumed) for @req; NULL (answered once applied) or an error reply. */
-static json_t *submit(struct hvnoded *d, struct ipc_request *req, json_t *op, const char *what,
-		      const char *verb, int *status)
-{
-	char err[1024];
-	int rc;
-
-	if (!op)
-		return command_error(status, -ENOMEM, "%s: out of memory", what);
-	rc = cluster_submit(d, op, req, CLUSTER_WAIT_APPLIED, NULL, 0, err, sizeof(err));
-	json_decref(op);
-	if (rc)
-		return command_error(status, rc, "%s not %s: %s", what, verb, err);
-	return NULL;
 }
 
 /* --- fence devices ------------------------------------------------------------------ */
@@ -162,10 +129,10 @@ static json_t *device_submit(struct hvnoded *d, struct ipc_request *req,
 	json_t *res;
 
 	snprintf(what, sizeof(what), "fence device %s", dev->name);
-	res = submit(d, req,
-		     json_pack("{s:s,s:o}", "op", "fence.device.add", "device",
-			       fence_device_to_json(dev)),
-		     what, "added", status);
+	res = command_submit(d, req,
+			     json_pack("{s:s,s:o}", "op", "fence.device.add", "device",
+				       fence_device_to_json(dev)),
+			     what, "added", status);
 	if (res)
 		return res;
 	for (size_t i = 0; i < dev->nparams; i++)
@@ -354,8 +321,8 @@ json_t *cmd_fence_device_del(struct hvnoded *d, struct ipc_request *req, json_t 
 				     name, lv->index,
 				     node_label(d->state, lv->node, buf, sizeof(buf)));
 	snprintf(what, sizeof(what), "fence device %s", name);
-	res = submit(d, req, json_pack("{s:s,s:s}", "op", "fence.device.del", "name", name), what,
-		     "deleted", status);
+	res = command_submit(d, req, json_pack("{s:s,s:s}", "op", "fence.device.del", "name", name),
+			     what, "deleted", status);
 	if (!res)
 		qb_log(LOG_NOTICE, "fence device %s: delete sent", name);
 	return res;
@@ -421,7 +388,7 @@ json_t *cmd_fence_level_add(struct hvnoded *d, struct ipc_request *req, json_t *
 	unsigned int index;
 	int rc;
 
-	n = find_node(d, args, &res, status);
+	n = command_node(d, args, &res, status);
 	if (!n)
 		return res;
 	index = level_index(args, n->name, &res, status);
@@ -443,10 +410,10 @@ json_t *cmd_fence_level_add(struct hvnoded *d, struct ipc_request *req, json_t *
 				     "node %s already has fence level %u (delete it first)",
 				     n->name, index);
 	snprintf(what, sizeof(what), "fence level %u of node %s", index, n->name);
-	res = submit(d, req,
-		     json_pack("{s:s,s:o}", "op", "fence.level.add", "level",
-			       fence_level_to_json(&lv)),
-		     what, "added", status);
+	res = command_submit(
+		d, req,
+		json_pack("{s:s,s:o}", "op", "fence.level.add", "level", fence_level_to_json(&lv)),
+		what, "added", status);
 	if (!res)
 		qb_log(LOG_NOTICE, "%s: add sent (%zu devices)", what, lv.ndevices);
 	return res;
@@ -459,7 +426,7 @@ json_t *cmd_fence_level_del(struct hvnoded *d, struct ipc_request *req, json_t *
 	json_t *res = NULL;
 	unsigned int index;
 
-	n = find_node(d, args, &res, status);
+	n = command_node(d, args, &res, status);
 	if (!n)
 		return res;
 	index = level_index(args, n->name, &res, status);
@@ -469,10 +436,10 @@ json_t *cmd_fence_level_del(struct hvnoded *d, struct ipc_request *req, json_t *
 		return command_error(status, -ENOENT, "node %s has no fence level %u", n->name,
 				     index);
 	snprintf(what, sizeof(what), "fence level %u of node %s", index, n->name);
-	res = submit(d, req,
-		     json_pack("{s:s,s:I,s:I}", "op", "fence.level.del", "node", (json_int_t)n->id,
-			       "index", (json_int_t)index),
-		     what, "deleted", status);
+	res = command_submit(d, req,
+			     json_pack("{s:s,s:I,s:I}", "op", "fence.level.del", "node",
+				       (json_int_t)n->id, "index", (json_int_t)index),
+			     what, "deleted", status);
 	if (!res)
 		qb_log(LOG_NOTICE, "%s: delete sent", what);
 	return res;
@@ -551,17 +518,7 @@ json_t *cmd_fence_history(struct hvnoded *d, struct ipc_request *req, json_t *ar
 
 /* --- nodes --------------------------------------------------------------------------- */
 
-static bool is_member(struct hvnoded *d, uint32_t id)
-{
-	struct member m[MEMBERS_MAX];
-	size_t n = membership_members(d->membership, m, MEMBERS_MAX);
-
-	for (size_t i = 0; i < n; i++)
-		if (m[i].id == id)
-			return true;
-	return false;
-}
-
+/* Each node with its VMs (assigned to it) and effective classification (null: no VM). */
 json_t *cmd_node_list(struct hvnoded *d, struct ipc_request *req, json_t *args, int *status)
 {
 	const cluster_state_t *s = d->state;
@@ -571,14 +528,14 @@ json_t *cmd_node_list(struct hvnoded *d, struct ipc_request *req, json_t *args, 
 	for (size_t i = 0; a && i < state_node_count(s); i++) {
 		const struct node_info *n = state_node_at(s, i);
 		json_t *j = node_info_to_json(n);
-		size_t vms = 0, running = 0;
+		size_t vms, running = 0;
+		int eff = secreport_host_class(s, n->id, &vms);
 
 		if (!j)
 			continue;
 		for (size_t k = 0; k < state_vm_count(s); k++) {
 			const struct vm_status *st = state_vm_status(s, state_vm_at(s, k)->name);
 
-			vms += st->node == n->id;
 			running += st->node == n->id && (st->state == VM_HA_STARTING ||
 							 st->state == VM_HA_STARTED ||
 							 st->state == VM_HA_STOPPING);
@@ -586,7 +543,9 @@ json_t *cmd_node_list(struct hvnoded *d, struct ipc_request *req, json_t *args, 
 		/* in maintenance with VMs still there: the drain is under way (or some stay) */
 		json_object_set_new(j, "draining", json_boolean(n->maintenance && running));
 		json_object_set_new(j, "vms", json_integer((json_int_t)vms));
-		json_object_set_new(j, "member", json_boolean(is_member(d, n->id)));
+		json_object_set_new(j, "effective_classification",
+				    eff < 0 ? json_null() : json_string(vm_class_name(eff)));
+		json_object_set_new(j, "member", json_boolean(command_is_member(d, n->id)));
 		json_object_set_new(j, "local", json_boolean(n->id == local));
 		json_array_append_new(a, j);
 	}
@@ -600,7 +559,7 @@ static const struct node_info *admin_node(struct hvnoded *d, struct ipc_request 
 {
 	const struct node_info *n;
 
-	n = find_node(d, args, res, status);
+	n = command_node(d, args, res, status);
 	if (n && n->id == membership_local_id(d->membership)) {
 		*res = command_error(status, -EINVAL, "node %s is this node, and it runs: %s",
 				     n->name,
@@ -619,10 +578,10 @@ static json_t *admin_submit(struct hvnoded *d, struct ipc_request *req, const st
 
 	client_label(cl, by, sizeof(by));
 	snprintf(what, sizeof(what), "node %s", n->name);
-	res = submit(d, req,
-		     json_pack("{s:s,s:I,s:s,s:I}", "op", opname, "id", (json_int_t)n->id, "by", by,
-			       "at_ms", (json_int_t)wall_ms()),
-		     what, verb, status);
+	res = command_submit(d, req,
+			     json_pack("{s:s,s:I,s:s,s:I}", "op", opname, "id", (json_int_t)n->id,
+				       "by", by, "at_ms", (json_int_t)wall_ms()),
+			     what, verb, status);
 	if (!res && !strcmp(opname, "node.confirm"))
 		qb_log(LOG_WARNING,
 		       "node %s (id %" PRIu32 "): confirmed off (fenced by hand) by %s, pid %d: its VMs may now start elsewhere",
@@ -657,7 +616,7 @@ json_t *cmd_node_confirm(struct hvnoded *d, struct ipc_request *req, json_t *arg
 	if (!n)
 		return res;
 	/* its hvnoded is in the group: the host is not off, whatever the admin believes */
-	if (is_member(d, n->id))
+	if (command_is_member(d, n->id))
 		return command_error(status, -EBUSY,
 				     "node %s is a member of the cluster now: it is not off; nothing confirmed",
 				     n->name);

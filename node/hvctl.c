@@ -28,8 +28,13 @@ const char hvctl_main_help[] =
 	"\n"
 	"Commands:\n"
 	"  status                 cluster name, this node, quorum, the leader, the members\n"
+	"  inventory [--hosts] [--csv]\n"
+	"                         every VM with its node, state, owner, contact, app,\n"
+	"                         tier, classification; every host with its clearance,\n"
+	"                         effective classification and VMs\n"
 	"  vm create NAME ...     define a VM (see 'hvctl help vm')\n"
-	"  vm list                every VM with its state and node\n"
+	"  vm list [--owner O] [--app A] [--node N]\n"
+	"                         the VMs (all, or those matching) with state and node\n"
 	"  vm show NAME           a VM's definition and state\n"
 	"  vm start|stop|shutdown|pause|resume NAME\n"
 	"  vm console-log NAME    the end of a VM's serial console\n"
@@ -443,6 +448,7 @@ static const struct command {
 	{ "acl", hvctl_acl, hvctl_acl_help },
 	{ "audit", hvctl_audit, hvctl_audit_help },
 	{ "security", hvctl_security, hvctl_security_help },
+	{ "inventory", hvctl_inventory, hvctl_inventory_help },
 };
 
 static const struct command *find_command(const char *name)

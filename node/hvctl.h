@@ -16,6 +16,7 @@
 struct ctl {
 	const char *ipc_name;
 	bool json;
+	bool csv; /* --csv: see ctl_table_print_csv */
 };
 
 extern const char hvctl_main_help[];
@@ -54,6 +55,9 @@ int hvctl_audit(struct ctl *ctl, int argc, char **argv);
 /* hvctl_security.c: security report. */
 extern const char hvctl_security_help[];
 int hvctl_security(struct ctl *ctl, int argc, char **argv);
+/* hvctl_inventory.c: every VM and host, with owners and classifications. */
+extern const char hvctl_inventory_help[];
+int hvctl_inventory(struct ctl *ctl, int argc, char **argv);
 /* hvctl_rule.c: rule add|list|show|del, plan --fail, and vm explain (argv[0] "explain"). */
 int hvctl_rule(struct ctl *ctl, int argc, char **argv);
 int hvctl_plan(struct ctl *ctl, int argc, char **argv);
@@ -75,19 +79,27 @@ const char *ctl_mig_progress(json_t *mig, char *buf, size_t len);
 /* How @last (a "last_migration") of VM @name ended, in one line; @vm says where it runs now. */
 const char *ctl_mig_result(const char *name, json_t *vm, json_t *last, char *buf, size_t len);
 
-/* Rows of strings, the first the header; printed aligned (hvctl_table.c). */
+/* Rows of strings, the first the header; printed aligned or as CSV (hvctl_util.c). */
 #define CTL_TABLE_COLS 9
 struct ctl_table {
 	json_t *rows;
 	size_t ncols;
 };
 void ctl_table_init(struct ctl_table *t, size_t ncols);
-/* A row of t->ncols strings (NULL or "" print as "-"). */
+/* A row of t->ncols strings (copied): NULL or "" print as "-" aligned, as an empty CSV field. */
 void ctl_table_row(struct ctl_table *t, ...);
 /* Print with @indent before each row, then free the rows. */
 void ctl_table_print(struct ctl_table *t, const char *indent);
-/* Print the rows, header first, as CSV (RFC 4180; "-" cells empty), then free them. */
+/*
+ * Print the rows as CSV (RFC 4180: fields with a comma, quote, CR or LF quoted, quotes
+ * doubled, records ended by CRLF), then free them. The --csv convention: a command that
+ * prints a table takes --csv and prints that table so, one table per run (a command with
+ * two picks one by an option, e.g. inventory --hosts); the header names the columns as its
+ * --json output names the keys, and a value is as in --json (null: empty field).
+ */
 void ctl_table_print_csv(struct ctl_table *t);
+/* After a command's options: -1, or a usage error (returned) when --csv and --json are both. */
+int ctl_csv_check(const struct ctl *ctl, const char *help, const char *cmd);
 
 /* @o[@key] as a string for a table: "-" when missing or empty. */
 const char *ctl_str(json_t *o, const char *key);

@@ -93,13 +93,14 @@ const char hvctl_node_help[] =
 	"(maintenance) once it is empty.\n"
 	"\n"
 	"With --json: list prints an array of {id, name, state, vcpus, memory, domain,\n"
-	"clearance, maintenance, draining, ready, watchdog_s, vms, member, local, ...};\n"
-	"impact (and drain without --wait) {node, state, maintenance, vms: [{name,\n"
-	"owner, contact, app, tier, priority, classification, ha, action (live, quick,\n"
-	"stop, stays, wait), to, why, fallback, state}]}; drain --wait {node, vms:\n"
-	"[{name, result (moved, stopped, stays), why}], elapsed_ms, empty}; resume\n"
-	"{node, failback: [{name, failback, on}]}; fence and confirm-fenced {op,\n"
-	"applied}.\n";
+	"clearance, maintenance, draining, ready, watchdog_s, vms,\n"
+	"effective_classification (the highest classification of its VMs; null: no\n"
+	"VM), member, local, ...}; impact (and drain without --wait) {node, state,\n"
+	"maintenance, vms: [{name, owner, contact, app, tier, priority,\n"
+	"classification, ha, action (live, quick, stop, stays, wait), to, why,\n"
+	"fallback, state}]}; drain --wait {node, vms: [{name, result (moved, stopped,\n"
+	"stays), why}], elapsed_ms, empty}; resume {node, failback: [{name, failback,\n"
+	"on}]}; fence and confirm-fenced {op, applied}.\n";
 
 static long long num(json_t *o, const char *key)
 {

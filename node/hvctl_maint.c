@@ -40,7 +40,7 @@ static int64_t mono_ms(void)
 
 static void sleep_ms(int ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
 
 	nanosleep(&ts, NULL);
 }
@@ -70,6 +70,14 @@ static int impact_fetch(struct ctl *ctl, const char *node, json_t **res)
 	return rc;
 }
 
+/* @it[@key] as --json has it ("" when missing: a table prints "-", CSV an empty field) */
+static const char *val(json_t *it, const char *key)
+{
+	const char *v = json_string_value(json_object_get(it, key));
+
+	return v ? v : "";
+}
+
 static void impact_table(json_t *vms, bool csv)
 {
 	struct ctl_table t;
@@ -81,10 +89,10 @@ static void impact_table(json_t *vms, bool csv)
 	ctl_table_row(&t, "VM", "OWNER", "CONTACT", "APP", "TIER", "PRIORITY", "CLASS", "ACTION",
 		      "WHY");
 	json_array_foreach(vms, i, it)
-		ctl_table_row(&t, ctl_str(it, "name"), ctl_str(it, "owner"), ctl_str(it, "contact"),
-			      ctl_str(it, "app"), ctl_str(it, "tier"), ctl_str(it, "priority"),
-			      ctl_str(it, "classification"), action_text(it, act, sizeof(act)),
-			      ctl_str(it, "why"));
+		ctl_table_row(&t, val(it, "name"), val(it, "owner"), val(it, "contact"),
+			      val(it, "app"), val(it, "tier"), val(it, "priority"),
+			      val(it, "classification"), action_text(it, act, sizeof(act)),
+			      val(it, "why"));
 	if (csv)
 		ctl_table_print_csv(&t);
 	else
@@ -99,14 +107,17 @@ struct maint_opts {
 	const char *node;
 };
 
-static int parse(struct ctl *ctl, int argc, char **argv, const char *what, bool drain,
-		 bool impact, struct maint_opts *o)
+static int parse(struct ctl *ctl, int argc, char **argv, const char *what, bool drain, bool impact,
+		 struct maint_opts *o)
 {
 	static const struct option opts[] = {
-		{ "wait", no_argument, NULL, 'w' },   { "force", no_argument, NULL, 'f' },
-		{ "timeout", required_argument, NULL, 't' }, { "csv", no_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },   { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"wait", no_argument, NULL, 'w'},
+		{"force", no_argument, NULL, 'f'},
+		{"timeout", required_argument, NULL, 't'},
+		{"csv", no_argument, NULL, 'c'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	char *end;
 	int c;
@@ -120,8 +131,9 @@ static int parse(struct ctl *ctl, int argc, char **argv, const char *what, bool 
 		case 'f':
 		case 't':
 			if (!drain)
-				return maint_usage("%s: --wait, --force and --timeout are for node drain",
-						   what);
+				return maint_usage(
+					"%s: --wait, --force and --timeout are for node drain",
+					what);
 			if (c == 'w')
 				o->wait = true;
 			else if (c == 'f')
@@ -131,8 +143,9 @@ static int parse(struct ctl *ctl, int argc, char **argv, const char *what, bool 
 				o->timeout_s = strtol(optarg, &end, 10);
 				if (errno || *end || end == optarg || o->timeout_s < 1 ||
 				    o->timeout_s > INT_MAX / 1000)
-					return maint_usage("node drain: --timeout '%s': seconds, 1 or more",
-							   optarg);
+					return maint_usage(
+						"node drain: --timeout '%s': seconds, 1 or more",
+						optarg);
 			}
 			break;
 		case 'c':
@@ -209,9 +222,7 @@ static json_t *vm_of(json_t *vms, const char *name)
 	json_t *v;
 	size_t i;
 
-	json_array_foreach(vms, i, v)
-		if (!strcmp(ctl_str(v, "name"), name))
-			return v;
+	json_array_foreach(vms, i, v) if (!strcmp(ctl_str(v, "name"), name)) return v;
 	return NULL;
 }
 
@@ -220,7 +231,7 @@ static bool on_node(json_t *v, const char *node)
 	const char *st = ctl_str(v, "ha_state");
 
 	return !strcmp(ctl_str(v, "assigned_node"), node) &&
-	       (!strcmp(st, "starting") || !strcmp(st, "started") || !strcmp(st, "stopping"));
+		(!strcmp(st, "starting") || !strcmp(st, "started") || !strcmp(st, "stopping"));
 }
 
 static json_int_t id_of(json_t *o)
@@ -252,15 +263,14 @@ static bool follow_step(struct ctl *ctl, struct follow *f, json_t *v, const char
 	if (!here && !json_is_object(mig)) {
 		f->done = true;
 		f->stopped = strcmp(ctl_str(v, "ha_state"), "starting") &&
-			     strcmp(ctl_str(v, "ha_state"), "started");
+			strcmp(ctl_str(v, "ha_state"), "started");
 		f->moved = !f->stopped;
 		(*ndone)++;
 		if (!quiet && f->stopped)
 			printf("[%zu/%zu] vm %s: %s: %s\n", *ndone, total, f->name,
 			       ctl_str(v, "ha_state"), ctl_str(v, "ha_reason"));
 		else if (!quiet)
-			printf("[%zu/%zu] %s\n", *ndone, total,
-			       ended ? text : "moved");
+			printf("[%zu/%zu] %s\n", *ndone, total, ended ? text : "moved");
 		return false;
 	}
 	if (ended && !quiet)
@@ -286,8 +296,8 @@ static void print_drain_plan(const char *node, json_t *impact)
 		printf("node %s: in maintenance; it runs no VM\n", node);
 		return;
 	}
-	printf("node %s: in maintenance (no VM is placed there); moving %zu VM(s) off it:\n",
-	       node, json_array_size(vms));
+	printf("node %s: in maintenance (no VM is placed there); moving %zu VM(s) off it:\n", node,
+	       json_array_size(vms));
 	impact_table(vms, false);
 }
 
@@ -338,7 +348,9 @@ static int drain_wait(struct ctl *ctl, const char *node, json_t *impact, long ti
 		if (!busy)
 			break;
 		if (timeout_s && mono_ms() - start > timeout_s * 1000) {
-			fprintf(stderr, "hvctl: node drain %s: still under way after %ld s (see hvctl node impact %s)\n",
+			fprintf(stderr,
+				"hvctl: node drain %s: still under way after %ld s (see hvctl node "
+				"impact %s)\n",
 				node, timeout_s, node);
 			rc = EXIT_TIMEOUT;
 			goto out;
@@ -350,11 +362,13 @@ static int drain_wait(struct ctl *ctl, const char *node, json_t *impact, long ti
 		stopped += f[i].stopped;
 		held += !f[i].done;
 		if (out)
-			json_array_append_new(out, json_pack("{s:s,s:s,s:s}", "name", f[i].name,
-							     "result",
-							     f[i].moved ? "moved" :
-							     f[i].stopped ? "stopped" : "stays",
-							     "why", f[i].held));
+			json_array_append_new(out,
+					      json_pack("{s:s,s:s,s:s}", "name", f[i].name,
+							"result",
+							f[i].moved	       ? "moved"
+								: f[i].stopped ? "stopped"
+									       : "stays",
+							"why", f[i].held));
 	}
 	if (ctl->json) {
 		json_t *j = json_pack("{s:s,s:o,s:I,s:b}", "node", node, "vms",
@@ -372,7 +386,8 @@ static int drain_wait(struct ctl *ctl, const char *node, json_t *impact, long ti
 			if (!f[i].done)
 				printf("  %s: %s\n", f[i].name, f[i].held);
 		if (held)
-			printf("the node stays in maintenance; fix the cause and run 'hvctl node drain %s' again, or --force to stop them\n",
+			printf("the node stays in maintenance; fix the cause and run 'hvctl node "
+			       "drain %s' again, or --force to stop them\n",
 			       node);
 	}
 	rc = held ? EXIT_DAEMON_ERROR : 0;
@@ -442,12 +457,12 @@ static int node_resume(struct ctl *ctl, int argc, char **argv)
 	if (ctl->json) {
 		json_t *fb = json_array();
 
-		json_array_foreach(json_object_get(res, "vms"), i, v)
-			if (fb && !strcmp(ctl_str(v, "home"), o.node))
-				json_array_append_new(fb, json_pack("{s:s,s:s,s:s}", "name",
-								    ctl_str(v, "name"), "failback",
-								    ctl_str(v, "failback"), "on",
-								    ctl_str(v, "node")));
+		json_array_foreach(json_object_get(res, "vms"), i,
+				   v) if (fb && !strcmp(ctl_str(v, "home"), o.node))
+			json_array_append_new(fb,
+					      json_pack("{s:s,s:s,s:s}", "name", ctl_str(v, "name"),
+							"failback", ctl_str(v, "failback"), "on",
+							ctl_str(v, "node")));
 		v = json_pack("{s:s,s:o}", "node", o.node, "failback", fb ? fb : json_array());
 		print_json(v);
 		json_decref(v);
@@ -455,7 +470,8 @@ static int node_resume(struct ctl *ctl, int argc, char **argv)
 		return 0;
 	}
 	printf("node %s: maintenance ended; it takes VMs again\n", o.node);
-	json_array_foreach(json_object_get(res, "vms"), i, v) {
+	json_array_foreach(json_object_get(res, "vms"), i, v)
+	{
 		const char *fb = ctl_str(v, "failback");
 
 		if (strcmp(ctl_str(v, "home"), o.node))
@@ -469,7 +485,8 @@ static int node_resume(struct ctl *ctl, int argc, char **argv)
 			       ctl_str(v, "name"), ctl_str(v, "node"), o.node, fb);
 	}
 	if (!back)
-		printf("  no VM fails back to it (their failback is none: they stay where they are)\n");
+		printf("  no VM fails back to it (their failback is none: they stay where they "
+		       "are)\n");
 	json_decref(res);
 	return 0;
 }

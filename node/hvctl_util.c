@@ -1,4 +1,7 @@
-/* Small pieces every hvctl command family uses: aligned tables, JSON fields, sizes, paths. */
+/*
+ * Small pieces every hvctl command family uses: tables (aligned, or CSV), JSON fields,
+ * sizes, paths.
+ */
 #include "hvctl.h"
 
 #include <limits.h>
@@ -22,10 +25,18 @@ void ctl_table_row(struct ctl_table *t, ...)
 	for (size_t i = 0; i < t->ncols; i++) {
 		const char *s = va_arg(ap, const char *);
 
-		json_array_append_new(row, json_string(s && *s ? s : "-"));
+		json_array_append_new(row, json_string(s ? s : ""));
 	}
 	va_end(ap);
 	json_array_append_new(t->rows, row);
+}
+
+/* Cell @c of @row as the aligned table shows it: "-" when empty. */
+static const char *cell_text(json_t *row, size_t c)
+{
+	const char *s = json_string_value(json_array_get(row, c));
+
+	return s && *s ? s : "-";
 }
 
 void ctl_table_print(struct ctl_table *t, const char *indent)
@@ -35,7 +46,7 @@ void ctl_table_print(struct ctl_table *t, const char *indent)
 
 	json_array_foreach(t->rows, i, row)
 		for (size_t c = 0; c < t->ncols; c++) {
-			size_t w = strlen(json_string_value(json_array_get(row, c)) ?: "");
+			size_t w = strlen(cell_text(row, c));
 
 			width[c] = w > width[c] ? w : width[c];
 		}
@@ -43,7 +54,7 @@ void ctl_table_print(struct ctl_table *t, const char *indent)
 	{
 		fputs(indent, stdout);
 		for (size_t c = 0; c < t->ncols; c++) {
-			const char *cell = json_string_value(json_array_get(row, c)) ?: "";
+			const char *cell = cell_text(row, c);
 
 			if (c + 1 < t->ncols)
 				printf("%-*s  ", (int)width[c], cell);
@@ -55,17 +66,18 @@ void ctl_table_print(struct ctl_table *t, const char *indent)
 	t->rows = NULL;
 }
 
-static void csv_cell(const char *cell)
+/* One field, RFC 4180: quoted when it holds a comma, a quote, CR or LF; quotes doubled. */
+static void csv_field(const char *s)
 {
-	if (!strpbrk(cell, ",\"\r\n")) {
-		fputs(cell, stdout);
+	if (!s[strcspn(s, ",\"\r\n")]) {
+		fputs(s, stdout);
 		return;
 	}
 	putchar('"');
-	for (; *cell; cell++) {
-		if (*cell == '"')
+	for (; *s; s++) {
+		if (*s == '"')
 			putchar('"');
-		putchar(*cell);
+		putchar(*s);
 	}
 	putchar('"');
 }
@@ -76,14 +88,23 @@ void ctl_table_print_csv(struct ctl_table *t)
 	size_t i;
 
 	json_array_foreach(t->rows, i, row)
+	{
 		for (size_t c = 0; c < t->ncols; c++) {
-			const char *cell = json_string_value(json_array_get(row, c)) ?: "";
-
-			csv_cell(strcmp(cell, "-") ? cell : "");
-			fputs(c + 1 < t->ncols ? "," : "\r\n", stdout);
+			if (c)
+				putchar(',');
+			csv_field(json_string_value(json_array_get(row, c)) ?: "");
 		}
+		fputs("\r\n", stdout);
+	}
 	json_decref(t->rows);
 	t->rows = NULL;
+}
+
+int ctl_csv_check(const struct ctl *ctl, const char *help, const char *cmd)
+{
+	if (ctl->csv && ctl->json)
+		return usage_error(help, "%s: --csv and --json exclude each other", cmd);
+	return -1;
 }
 
 const char *ctl_str(json_t *o, const char *key)

@@ -30,7 +30,13 @@ const char hvctl_vm_help[] =
 	"      --failback: when a drain moved it and its node leaves maintenance (node\n"
 	"      resume), none (default) keeps it where it is, immediate migrates it back\n"
 	"      live at once, HH:MM-HH:MM (UTC; may wrap midnight) does so in that window.\n"
-	"  vm list                    every VM: name, state, node, size, owner\n"
+	"  vm list [--owner OWNER] [--app APP] [--node NODE]\n"
+	"                             every VM: name, state, node, size, owner, app;\n"
+	"                             with filters, the VMs that match all of them,\n"
+	"                             exactly (--owner '' the VMs without an owner).\n"
+	"                             --node: the VMs on NODE as the list shows it; a\n"
+	"                             NODE the cluster does not know is an error\n"
+	"                             (exit 1), not an empty list\n"
 	"  vm show NAME               the definition and runtime state of a VM\n"
 	"  vm start NAME              take its LUNs, start its disk server and QEMU here\n"
 	"  vm stop NAME               hard stop (power cut), then release its LUNs\n"
@@ -56,13 +62,35 @@ const char hvctl_vm_help[] =
 	"While a VM migrates, list shows its state as migrating->NODE, and show its\n"
 	"migration and progress; show also says how its last migration ended.\n"
 	"\n"
-	"With --json, list prints an array of {name, state, node, ...}, show and the\n"
-	"other subcommands an object (with \"migration\" and \"last_migration\" when\n"
-	"there are such).\n";
+	"With --json, list prints an array of {name, state, node, ...} (filtered\n"
+	"alike), show and the other subcommands an object (with \"migration\" and\n"
+	"\"last_migration\" when there are such). 'hvctl inventory' lists every VM with\n"
+	"its owner, contact and classification, and every host.\n";
 
 static int vm_usage(const char *fmt, const char *arg)
 {
 	return usage_error(hvctl_vm_help, fmt, arg);
+}
+
+/*
+ * What getopt_long() returned for the options every vm subcommand takes (--json, --help)
+ * and its errors ("vm list: ..." when @cmd is "vm list"): -1 to go on, or the exit code.
+ */
+static int vm_common_opt(struct ctl *ctl, int c, char **argv, const char *cmd)
+{
+	switch (c) {
+	case 'j':
+		ctl->json = true;
+		return -1;
+	case 'h':
+		fputs(hvctl_vm_help, stdout);
+		return 0;
+	case ':':
+		return usage_error(hvctl_vm_help, "%s: option '%s' needs a value", cmd,
+				   argv[optind - 1]);
+	default:
+		return usage_error(hvctl_vm_help, "%s: unknown option '%s'", cmd, argv[optind - 1]);
+	}
 }
 
 /* "a,b,c" -> ["a","b","c"] */
@@ -281,20 +309,51 @@ out:
 	return rc;
 }
 
+/* vm list [--owner O] [--app A] [--node N]: the daemon filters (and names an unknown node). */
 static int vm_list(struct ctl *ctl, int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "owner", required_argument, NULL, 'o' },
+		{ "app", required_argument, NULL, 'A' },
+		{ "node", required_argument, NULL, 'N' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *owner = NULL, *app = NULL, *node = NULL;
 	char state[96], vcpus[24], memory[24];
+	json_t *args, *res, *vm;
 	struct ctl_table t;
-	json_t *res, *vm;
 	size_t i;
-	int rc;
+	int c, rc;
 
-	rc = parse_common(ctl, argc, argv, hvctl_vm_help);
-	if (rc >= 0)
-		return rc;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			owner = optarg;
+			break;
+		case 'A':
+			app = optarg;
+			break;
+		case 'N':
+			node = optarg;
+			break;
+		default:
+			rc = vm_common_opt(ctl, c, argv, "vm list");
+			if (rc >= 0)
+				return rc;
+		}
+	}
 	if (optind < argc)
 		return vm_usage("vm list: unexpected argument '%s'", argv[optind]);
-	rc = call(ctl, "vm.list", NULL, &res);
+	/* a filter not given is left out: the daemon lists every VM */
+	args = json_pack("{s:s*,s:s*,s:s*}", "owner", owner, "app", app, "node", node);
+	if (!args)
+		return vm_usage("vm list: %s", "a filter is not valid UTF-8");
+	rc = call(ctl, "vm.list", args, &res);
+	json_decref(args);
 	if (rc)
 		return rc;
 	if (ctl->json) {
@@ -302,8 +361,8 @@ static int vm_list(struct ctl *ctl, int argc, char **argv)
 		json_decref(res);
 		return 0;
 	}
-	ctl_table_init(&t, 6);
-	ctl_table_row(&t, "NAME", "STATE", "NODE", "VCPUS", "MEMORY", "OWNER");
+	ctl_table_init(&t, 7);
+	ctl_table_row(&t, "NAME", "STATE", "NODE", "VCPUS", "MEMORY", "OWNER", "APP");
 	json_array_foreach(json_object_get(res, "vms"), i, vm)
 	{
 		snprintf(vcpus, sizeof(vcpus), "%lld",
@@ -311,7 +370,8 @@ static int vm_list(struct ctl *ctl, int argc, char **argv)
 		snprintf(memory, sizeof(memory), "%lldM",
 			 (long long)json_integer_value(json_object_get(vm, "memory")));
 		ctl_table_row(&t, ctl_str(vm, "name"), ctl_mig_state(vm, state, sizeof(state)),
-			      ctl_str(vm, "node"), vcpus, memory, ctl_str(vm, "owner"));
+			      ctl_str(vm, "node"), vcpus, memory, ctl_str(vm, "owner"),
+			      ctl_str(vm, "app"));
 	}
 	ctl_table_print(&t, "");
 	json_decref(res);
@@ -464,7 +524,7 @@ static int vm_with_number(struct ctl *ctl, int argc, char **argv, const char *op
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
-	int c;
+	int c, rc;
 
 	optind = 0;
 	opterr = 0;
@@ -475,16 +535,10 @@ static int vm_with_number(struct ctl *ctl, int argc, char **argv, const char *op
 			if (*end || end == optarg || *value < 0)
 				return vm_usage("vm: '%s' is not a non-negative number", optarg);
 			break;
-		case 'j':
-			ctl->json = true;
-			break;
-		case 'h':
-			fputs(hvctl_vm_help, stdout);
-			return 0;
-		case ':':
-			return vm_usage("vm: option '%s' needs a value", argv[optind - 1]);
 		default:
-			return vm_usage("vm: unknown option '%s'", argv[optind - 1]);
+			rc = vm_common_opt(ctl, c, argv, "vm");
+			if (rc >= 0)
+				return rc;
 		}
 	}
 	if (optind >= argc)

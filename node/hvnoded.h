@@ -216,5 +216,15 @@ json_t *cluster_vm_json(struct hvnoded *d, const struct vm_def *def);
 /* Helper for command handlers: an {"error": msg} object and *status = err. */
 json_t *command_error(int *status, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The node @args' "node" names, or NULL with an error reply (naming it) in *res. */
+const struct node_info *command_node(struct hvnoded *d, json_t *args, json_t **res, int *status);
+/* Is node @id in the CPG membership now? */
+bool command_is_member(struct hvnoded *d, uint32_t id);
+/*
+ * Submit @op (consumed) and reply when it is applied: NULL (the reply comes
+ * later), or the error reply "@what not @verb: why".
+ */
+json_t *command_submit(struct hvnoded *d, struct ipc_request *req, json_t *op, const char *what,
+		       const char *verb, int *status);
 
 #endif

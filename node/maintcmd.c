@@ -21,50 +21,6 @@
 #define SHUTDOWN_POLL_MS 250
 #define FREEZE_WAIT_MS 5000
 
-static bool is_member(struct hvnoded *d, uint32_t id)
-{
-	struct member m[MEMBERS_MAX];
-	size_t n = membership_members(d->membership, m, MEMBERS_MAX);
-
-	for (size_t i = 0; i < n; i++)
-		if (m[i].id == id)
-			return true;
-	return false;
-}
-
-static const struct node_info *named_node(struct hvnoded *d, json_t *args, json_t **res,
-					  int *status)
-{
-	const char *name = json_string_value(json_object_get(args, "node"));
-	const struct node_info *n;
-
-	if (!name || !vm_name_is_valid(name)) {
-		*res = command_error(status, -EINVAL, "a valid node name is needed");
-		return NULL;
-	}
-	n = state_node_by_name(d->state, name);
-	if (!n)
-		*res = command_error(status, -ENOENT,
-				     "node %s does not exist (the cluster knows %zu nodes; see hvctl node list)",
-				     name, state_node_count(d->state));
-	return n;
-}
-
-static json_t *submit(struct hvnoded *d, struct ipc_request *req, json_t *op, const char *what,
-		      const char *verb, int *status)
-{
-	char err[1024];
-	int rc;
-
-	if (!op)
-		return command_error(status, -ENOMEM, "%s: out of memory", what);
-	rc = cluster_submit(d, op, req, CLUSTER_WAIT_APPLIED, NULL, 0, err, sizeof(err));
-	json_decref(op);
-	if (rc)
-		return command_error(status, rc, "%s not %s: %s", what, verb, err);
-	return NULL;
-}
-
 /* node.drain {node, force} */
 json_t *cmd_node_drain(struct hvnoded *d, struct ipc_request *req, json_t *args, int *status)
 {
@@ -73,22 +29,23 @@ json_t *cmd_node_drain(struct hvnoded *d, struct ipc_request *req, json_t *args,
 	char what[VM_NAME_MAX + 8];
 	json_t *res = NULL;
 
-	n = named_node(d, args, &res, status);
+	n = command_node(d, args, &res, status);
 	if (!n)
 		return res;
 	if (force && !json_is_boolean(force))
 		return command_error(status, -EINVAL, "node drain: force must be true or false");
 	if (n->status == NODE_FENCE_PENDING)
 		return command_error(status, -EBUSY,
-				     "node %s is fence-pending: its VMs are recovered once it is fenced; drain it when it is back",
+				     "node %s is fence-pending: its VMs are recovered once it is "
+				     "fenced; drain it when it is back",
 				     n->name);
 	snprintf(what, sizeof(what), "node %s", n->name);
 	qb_log(LOG_NOTICE, "node %s: drain asked%s", n->name,
 	       json_is_true(force) ? " (force: VMs that cannot be placed are stopped)" : "");
-	return submit(d, req,
-		      json_pack("{s:s,s:s,s:b}", "op", "node.drain", "node", n->name, "force",
-				json_is_true(force)),
-		      what, "drained", status);
+	return command_submit(d, req,
+			      json_pack("{s:s,s:s,s:b}", "op", "node.drain", "node", n->name,
+					"force", json_is_true(force)),
+			      what, "drained", status);
 }
 
 /* node.resume {node} */
@@ -98,15 +55,15 @@ json_t *cmd_node_resume(struct hvnoded *d, struct ipc_request *req, json_t *args
 	char what[VM_NAME_MAX + 8];
 	json_t *res = NULL;
 
-	n = named_node(d, args, &res, status);
+	n = command_node(d, args, &res, status);
 	if (!n)
 		return res;
 	if (!n->maintenance)
 		return command_error(status, -EALREADY, "node %s is not in maintenance", n->name);
 	snprintf(what, sizeof(what), "node %s", n->name);
 	qb_log(LOG_NOTICE, "node %s: resume asked: maintenance ends", n->name);
-	return submit(d, req, json_pack("{s:s,s:s}", "op", "node.resume", "node", n->name), what,
-		      "resumed", status);
+	return command_submit(d, req, json_pack("{s:s,s:s}", "op", "node.resume", "node", n->name),
+			      what, "resumed", status);
 }
 
 static json_t *impact_item(struct hvnoded *d, const struct drain_item *it)
@@ -140,13 +97,13 @@ json_t *cmd_node_impact(struct hvnoded *d, struct ipc_request *req, json_t *args
 	size_t count = 0;
 	int rc;
 
-	n = named_node(d, args, &res, status);
+	n = command_node(d, args, &res, status);
 	if (!n)
 		return res;
 	for (size_t i = 0; i < state_node_count(s); i++) {
 		const struct node_info *o = state_node_at(s, i);
 
-		usable[i] = o->id != n->id && drain_takes_vms(o) && is_member(d, o->id);
+		usable[i] = o->id != n->id && drain_takes_vms(o) && command_is_member(d, o->id);
 	}
 	items = calloc(state_vm_count(s) ? state_vm_count(s) : 1, sizeof(*items));
 	if (!items)
@@ -161,9 +118,10 @@ json_t *cmd_node_impact(struct hvnoded *d, struct ipc_request *req, json_t *args
 	for (size_t k = 0; vms && k < count; k++)
 		json_array_append_new(vms, impact_item(d, &items[k]));
 	free(items);
-	res = vms ? json_pack("{s:s,s:s,s:b,s:o}", "node", n->name, "state",
-			      node_status_name(n->status), "maintenance", n->maintenance, "vms", vms)
-		  : NULL;
+	res = vms
+		? json_pack("{s:s,s:s,s:b,s:o}", "node", n->name, "state",
+			    node_status_name(n->status), "maintenance", n->maintenance, "vms", vms)
+		: NULL;
 	return res ? res : command_error(status, -ENOMEM, "out of memory");
 }
 
@@ -185,10 +143,11 @@ static size_t left_here(struct hvnoded *d, size_t *held)
 
 	*held = 0;
 	for (size_t i = 0; i < state_vm_count(d->state); i++) {
-		const struct vm_status *st = state_vm_status(d->state, state_vm_at(d->state, i)->name);
-		bool here = st->node == me && (st->state == VM_HA_STARTING ||
-					       st->state == VM_HA_STARTED ||
-					       st->state == VM_HA_STOPPING);
+		const struct vm_status *st =
+			state_vm_status(d->state, state_vm_at(d->state, i)->name);
+		bool here = st->node == me &&
+			(st->state == VM_HA_STARTING || st->state == VM_HA_STARTED ||
+			 st->state == VM_HA_STOPPING);
 
 		if (st->mig.id && (st->mig.from == me || st->mig.to == me))
 			here = true;
@@ -206,7 +165,8 @@ static bool frozen_all(struct hvnoded *d)
 	uint32_t me = membership_local_id(d->membership);
 
 	for (size_t i = 0; i < state_vm_count(d->state); i++) {
-		const struct vm_status *st = state_vm_status(d->state, state_vm_at(d->state, i)->name);
+		const struct vm_status *st =
+			state_vm_status(d->state, state_vm_at(d->state, i)->name);
 
 		if (st->node == me && st->want_running && !st->frozen &&
 		    (st->state == VM_HA_STARTING || st->state == VM_HA_STARTED))
@@ -226,11 +186,15 @@ static void shutdown_poll(void *data)
 	}
 	if (d->shutdown_freeze) {
 		if (frozen_all(d)) {
-			qb_log(LOG_NOTICE, "shutdown: this node's VMs are frozen (they wait for its return): stopping");
+			qb_log(LOG_NOTICE,
+			       "shutdown: this node's VMs are frozen (they wait for its return): "
+			       "stopping");
 			goto stop;
 		}
 		if (mono_ms() >= d->shutdown_deadline_ms) {
-			qb_log(LOG_WARNING, "shutdown: the freeze was not applied within %d ms: stopping; the cluster recovers the VMs elsewhere",
+			qb_log(LOG_WARNING,
+			       "shutdown: the freeze was not applied within %d ms: stopping; the "
+			       "cluster recovers the VMs elsewhere",
 			       FREEZE_WAIT_MS);
 			goto stop;
 		}
@@ -242,12 +206,15 @@ static void shutdown_poll(void *data)
 		goto stop;
 	}
 	if (held == left) {
-		qb_log(LOG_WARNING, "shutdown: %zu VM(s) cannot leave this node (see hvctl node impact): stopping; they are recovered like after a failure",
+		qb_log(LOG_WARNING,
+		       "shutdown: %zu VM(s) cannot leave this node (see hvctl node impact): "
+		       "stopping; they are recovered like after a failure",
 		       held);
 		goto stop;
 	}
 	if (mono_ms() >= d->shutdown_deadline_ms) {
-		qb_log(LOG_WARNING, "shutdown: %zu VM(s) still here after shutdown_timeout_s = %u: stopping",
+		qb_log(LOG_WARNING,
+		       "shutdown: %zu VM(s) still here after shutdown_timeout_s = %u: stopping",
 		       left, d->cfg.shutdown_timeout_s);
 		goto stop;
 	}
@@ -277,8 +244,9 @@ bool maint_shutdown(struct hvnoded *d)
 		return false;
 	if (!self || !membership_is_quorate(d->membership) || !left_here(d, &held)) {
 		qb_log(LOG_NOTICE, "shutdown (policy %s): %s: stopping now", policy,
-		       !self ? "this node is not in the cluster state" :
-		       !membership_is_quorate(d->membership) ? "not quorate" : "no VM here");
+		       !self ? "this node is not in the cluster state"
+			       : !membership_is_quorate(d->membership) ? "not quorate"
+								       : "no VM here");
 		return false;
 	}
 	if (!strcmp(policy, "freeze")) {
@@ -297,7 +265,8 @@ bool maint_shutdown(struct hvnoded *d)
 		       policy, strerror(-rc));
 		return false;
 	}
-	qb_log(LOG_NOTICE, "shutdown (policy %s): %s first (at most %u s; a second signal stops at once)",
+	qb_log(LOG_NOTICE,
+	       "shutdown (policy %s): %s first (at most %u s; a second signal stops at once)",
 	       policy, d->shutdown_freeze ? "freezing this node's VMs" : "draining this node",
 	       d->shutdown_freeze ? FREEZE_WAIT_MS / 1000 : d->cfg.shutdown_timeout_s);
 	qb_loop_timer_add(d->loop, QB_LOOP_MED, SHUTDOWN_POLL_MS * QB_TIME_NS_IN_MSEC, d,

@@ -42,12 +42,45 @@ static json_t *vm_json(struct hvnoded *d, const struct vm_def *def)
 	return cluster_vm_json(d, def);
 }
 
+/* A filter of vm.list in *@val, NULL when @args has none; false when it is not a string. */
+static bool list_filter(json_t *args, const char *key, const char **val)
+{
+	json_t *v = json_object_get(args, key);
+
+	*val = json_string_value(v);
+	return !v || *val;
+}
+
+/*
+ * Every VM, or those that match all the filters given in @args: "owner" and "app" (exact;
+ * "" matches the VMs without one) and "node" (a node the cluster knows: the VMs shown on it).
+ */
 json_t *cmd_vm_list(struct hvnoded *d, struct ipc_request *req, json_t *args, int *status)
 {
-	json_t *vms = json_array();
+	const struct node_info *node = NULL;
+	const char *owner, *app;
+	json_t *vms, *res = NULL;
 
-	for (size_t i = 0; vms && i < state_vm_count(d->state); i++)
-		json_array_append_new(vms, vm_json(d, state_vm_at(d->state, i)));
+	if (!list_filter(args, "owner", &owner) || !list_filter(args, "app", &app))
+		return command_error(status, -EINVAL, "vm.list: owner and app must be strings");
+	if (json_object_get(args, "node") && !(node = command_node(d, args, &res, status)))
+		return res;
+	vms = json_array();
+	for (size_t i = 0; vms && i < state_vm_count(d->state); i++) {
+		const struct vm_def *def = state_vm_at(d->state, i);
+		const char *on;
+		json_t *j;
+
+		if ((owner && strcmp(def->owner, owner)) || (app && strcmp(def->app, app)))
+			continue;
+		j = vm_json(d, def);
+		on = json_string_value(json_object_get(j, "node"));
+		if (node && (!on || strcmp(on, node->name))) {
+			json_decref(j);
+			continue;
+		}
+		json_array_append_new(vms, j);
+	}
 	return json_pack("{s:o}", "vms", vms);
 }
 

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "../../node/hvctl.h"
+#include "capture.h"
 
 /* --- the fake daemon and clock ------------------------------------------------------------ */
 
@@ -102,41 +103,6 @@ int __wrap_isatty(int fd)
 	return fake_tty;
 }
 
-/* --- stdout captured in a file ------------------------------------------------------------ */
-
-static FILE *out;
-static int saved_stdout = -1;
-
-static void capture(void)
-{
-	fflush(stdout);
-	out = tmpfile();
-	assert_non_null(out);
-	saved_stdout = dup(STDOUT_FILENO);
-	assert_true(saved_stdout >= 0);
-	assert_true(dup2(fileno(out), STDOUT_FILENO) >= 0);
-}
-
-/* What was printed since capture(); the caller frees it. */
-static char *captured(void)
-{
-	long n;
-	char *s;
-
-	fflush(stdout);
-	dup2(saved_stdout, STDOUT_FILENO);
-	close(saved_stdout);
-	saved_stdout = -1;
-	n = ftell(out);
-	s = calloc(1, (size_t)n + 1);
-	assert_non_null(s);
-	rewind(out);
-	assert_int_equal(fread(s, 1, (size_t)n, out), (size_t)n);
-	fclose(out);
-	out = NULL;
-	return s;
-}
-
 static int setup(void **state)
 {
 	nscript = next = 0;
@@ -147,15 +113,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	if (saved_stdout >= 0) { /* a failed assert while capturing */
-		fflush(stdout);
-		dup2(saved_stdout, STDOUT_FILENO);
-		close(saved_stdout);
-		saved_stdout = -1;
-	}
-	if (out)
-		fclose(out);
-	out = NULL;
+	capture_cleanup();
 	json_decref(last_args);
 	last_args = NULL;
 	return 0;

@@ -156,6 +156,7 @@ static void test_findings(void **unused)
 	cluster_state_t *s = state_create();
 	json_t *rep, *f;
 	char buf[4096];
+	size_t nvms;
 
 	add_node(s, 1, "internal", true);
 	add_node(s, 2, "secret", false);
@@ -190,6 +191,13 @@ static void test_findings(void **unused)
 			    "secret");
 	assert_true(json_is_null(json_object_get(json_array_get(json_object_get(rep, "hosts"), 1),
 						 "effective_classification")));
+	/* what node.list shows too: the highest of the VMs on it, -1 for none */
+	assert_int_equal(secreport_host_class(s, 1, &nvms), VM_CLASS_SECRET);
+	assert_int_equal(nvms, 2);
+	assert_int_equal(secreport_host_class(s, 2, &nvms), -1);
+	assert_int_equal(nvms, 0);
+	assert_int_equal(secreport_host_class(s, 3, &nvms), VM_CLASS_PUBLIC);
+	assert_int_equal(nvms, 1);
 
 	assert_string_equal(findings_of(rep, SECREPORT_OWNER, buf, sizeof(buf)),
 			    "warning anon: no owner and no contact: nobody to notify about it\n"
