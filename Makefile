@@ -5,6 +5,7 @@
 #   make check SANITIZE=1   the same with ASan + UBSan
 #   make deps         install the Debian packages the project needs (as root)
 #   make install      PREFIX=/usr/local DESTDIR=
+#   make man          check the man pages (doc/*.8): groff warnings are errors
 #   make lab-up N=3 / make lab-down
 
 CC		?= gcc
@@ -15,6 +16,7 @@ CTLBINDIR	= $(PREFIX)/bin
 PLUGINDIR	= $(PREFIX)/lib/hvcluster
 SYSCONFDIR	?= /etc
 UNITDIR		?= /lib/systemd/system
+MANDIR		?= $(PREFIX)/share/man
 WERROR		?= 1
 SANITIZE	?= 0
 
@@ -84,6 +86,7 @@ DEBS		+= e2fsprogs
 DEBS		+= fence-agents
 DEBS		+= clang
 DEBS		+= libclang-rt-dev
+DEBS		+= groff-base
 
 # --- objects -----------------------------------------------------------------
 
@@ -152,6 +155,9 @@ HVCTL_OBJS	+= node/hvctl_security.o
 HVCTL_OBJS	+= node/hvctl_inventory.o
 
 PROGS		= hvnoded hvctl
+
+MANPAGES	+= doc/hvctl.8
+MANPAGES	+= doc/hvnoded.8
 
 # Helpers the integration tests run.
 TEST_TOOLS	+= tests/it/ipc-garbage
@@ -299,6 +305,16 @@ bench: $(BENCHES) all
 .PHONY: bench
 .PHONY: check
 
+# Any warning of groff's fails: a page that renders oddly is a page nobody reads.
+# tests/unit/test_manpages.sh also checks that they describe every command, option and key.
+man: $(MANPAGES)
+	@for m in $(MANPAGES); do \
+		out=$$(LC_ALL=C groff -man -t -ww -z $$m 2>&1) || { echo "$$out"; exit 1; }; \
+		if [ -n "$$out" ]; then echo "$$out"; echo "man: $$m: groff warnings" >&2; exit 1; fi; \
+	done
+	@echo "man: $(MANPAGES): no warnings"
+.PHONY: man
+
 lab-up: all
 	tests/lab/lab up $(or $(N),3)
 lab-down:
@@ -309,10 +325,11 @@ lab-down:
 
 install: hvnoded hvctl $(STORAGE_PLUGIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(CTLBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PLUGINDIR)
-	install -d $(DESTDIR)$(SYSCONFDIR)/hvcluster
+	install -d $(DESTDIR)$(SYSCONFDIR)/hvcluster $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 hvnoded $(DESTDIR)$(BINDIR)/hvnoded
 	install -m 0755 hvctl $(DESTDIR)$(CTLBINDIR)/hvctl
 	install -m 0755 $(STORAGE_PLUGIN) $(DESTDIR)$(PLUGINDIR)/
+	install -m 0644 $(MANPAGES) $(DESTDIR)$(MANDIR)/man8/
 	sed 's|@BINDIR@|$(BINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' node/hvnoded.service.in \
 		> $(DESTDIR)$(UNITDIR)/hvnoded.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/hvnoded.service
