@@ -10,7 +10,7 @@
 
 const char *drain_action_name(enum drain_action a)
 {
-	static const char *const names[] = {"live", "quick", "stop", "hold", "wait"};
+	static const char *const names[] = { "live", "quick", "stop", "hold", "wait" };
 
 	return (unsigned)a < 5 ? names[a] : "?";
 }
@@ -45,9 +45,12 @@ static bool decide(const cluster_state_t *s, const struct node_info *node, const
 	uint64_t since = node->maintenance ? node->drain_id : UINT64_MAX;
 
 	if (st->mig.id) {
-		it->action = DRAIN_ACT_WAIT;
-		snprintf(it->why, sizeof(it->why), "migrating (%s) to %s",
-			 mig_mode_name(st->mig.mode), name_of(s, st->mig.to));
+		it->action = st->mig.mode == MIG_LIVE ? DRAIN_ACT_LIVE :
+			     st->mig.mode == MIG_QUICK ? DRAIN_ACT_QUICK : DRAIN_ACT_WAIT;
+		it->to = st->mig.to;
+		it->under_way = true;
+		snprintf(it->why, sizeof(it->why), "migrating now (%s, migration %" PRIu64 ")",
+			 mig_phase_name(st->mig.phase), st->mig.id);
 		return false;
 	}
 	if (st->state != VM_HA_STARTED || !st->want_running) {
@@ -117,7 +120,7 @@ int drain_plan(const cluster_state_t *s, uint32_t node, const bool *usable, bool
 		memset(it, 0, sizeof(*it));
 		it->vm = i;
 		if (decide(s, nd, def, st, force, it)) {
-			reqs[i] = (struct plan_vm_req){.need = PLAN_PLACE, .avoid = node};
+			reqs[i] = (struct plan_vm_req){ .need = PLAN_PLACE, .avoid = node };
 			any = true;
 		}
 	}

@@ -30,6 +30,7 @@ struct drain_item {
 	uint32_t to;		    /* live, quick: the target */
 	bool fallback;		    /* quick, because its live migration failed */
 	bool forced;		    /* stop, because it cannot go anywhere (drain --force) */
+	bool under_way;		    /* live, quick: that migration is already in flight */
 	char why[STATE_REASON_MAX]; /* the target's reason, or why it stops, holds or waits */
 };
 

@@ -499,6 +499,8 @@ static void drain_node(struct step *x, const struct node_info *n, const bool *us
 		const struct vm_status *st = state_vm_status(x->s, def->name);
 		struct vm_status to;
 
+		if (it->under_way)
+			continue;
 		switch (it->action) {
 		case DRAIN_ACT_LIVE:
 		case DRAIN_ACT_QUICK:

@@ -33,7 +33,7 @@ static struct node_info *named_node(cluster_state_t *s, const json_t *op, char *
 int op_node_drain(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, char *err,
 		  size_t errlen)
 {
-	static const char *const keys[] = {"op", "req", "node", "force", "auto", NULL};
+	static const char *const keys[] = { "op", "req", "node", "force", "auto", NULL };
 	bool force = false, self = false;
 	struct node_info *n;
 	int rc;
@@ -68,7 +68,7 @@ int op_node_drain(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx
 /* node.resume {node}: an admin; mgr.resume {node}: the leader, for a node back from a shutdown drain. */
 int op_node_resume(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 {
-	static const char *const keys[] = {"op", "req", "node", NULL};
+	static const char *const keys[] = { "op", "req", "node", NULL };
 	struct node_info *n;
 	int rc;
 
@@ -112,7 +112,7 @@ int op_node_resume(cluster_state_t *s, const json_t *op, char *err, size_t errle
 int op_node_freeze(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, char *err,
 		   size_t errlen)
 {
-	static const char *const keys[] = {"op", "req", "node", NULL};
+	static const char *const keys[] = { "op", "req", "node", NULL };
 	struct node_info *n;
 	int rc;
 
@@ -141,7 +141,7 @@ int op_node_freeze(cluster_state_t *s, const json_t *op, const struct op_ctx *ct
 /* mgr.held {name, held, home}: why a drain leaves the VM where it is; where failback goes. */
 int op_mgr_held(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 {
-	static const char *const keys[] = {"op", "req", "name", "held", "home", NULL};
+	static const char *const keys[] = { "op", "req", "name", "held", "home", NULL };
 	const struct vm_def *def;
 	struct vm_status *st, n;
 	int rc;

@@ -10,6 +10,8 @@
 #      d5 (still wanted) starts on n1 again.
 #   4. SIGTERM hvnoded on n1 (shutdown_policy migrate): d1 and d2 move off live before it
 #      stops; hvnoded back on n1: its maintenance ends by itself and they fail back.
+#   5. shutdown_policy freeze on n1, SIGTERM: d1 and d2 stop and stay n1's (not recovered
+#      elsewhere while it is away); hvnoded back: they start on n1 again.
 set -euo pipefail
 . tests/it/lib.sh
 
@@ -142,7 +144,23 @@ for v in d1 d2; do
 done
 log "hvnoded back on n1: maintenance ends by itself, d1 and d2 fail back"
 hd=$("$lab" path n1)
+# (for step 5: this time it comes back with shutdown_policy freeze)
+sed -i 's/^shutdown_policy = .*/shutdown_policy = freeze/' "$hd/hvnoded.conf"
 on n1 bash -c "hvnoded -c $hd/hvnoded.conf </dev/null >>$hd/log/hvnoded.stderr 2>&1 &"
 for v in d1 d2; do wait_for 90 "$v back on n1" on_node_running $v n1; done
 [ "$(jget "$(node_json n1)" 'j["maintenance"]')" = False ] || fail "n1 still in maintenance"
+
+log "5. shutdown_policy freeze on n1: SIGTERM stops d1, d2; they wait for n1, then start there"
+on n1 pkill -TERM -x hvnoded
+wait_for 30 "hvnoded on n1 gone (freeze)" bash -c "! $lab exec n1 -- pgrep -x hvnoded"
+grep -q "shutdown: this node's VMs are frozen" "$n1log" || fail "n1 did not freeze its VMs"
+frozen_wait() { [ "$(jget "$(vmj "$1")" 'j.get("frozen")')" = True ] && [ "$(vm_node "$1")" = n1 ]; }
+for v in d1 d2; do wait_for 30 "$v frozen, still n1's" frozen_wait $v; done
+sleep 5 # a recovery would have begun by now: n1 is fenced within a second or two
+for v in d1 d2; do
+	frozen_wait $v || fail "$v was not kept for n1: $(vmj $v)"
+	[ "$(vm_state $v)" = fence ] || fail "$v: $(vmj $v)"
+done
+on n1 bash -c "hvnoded -c $hd/hvnoded.conf </dev/null >>$hd/log/hvnoded.stderr 2>&1 &"
+for v in d1 d2; do wait_for 90 "$v started on n1 again" on_node_running $v n1; done
 echo PASS
