@@ -47,6 +47,11 @@ FLAGS_NOW	:= $(CC) $(CFLAGS) $(LDFLAGS)
 ifneq ($(FLAGS_NOW),$(shell cat $(FLAGS_STAMP) 2>/dev/null))
 $(shell echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
 endif
+# make lists a directory before the $(shell) above writes the stamp: in a fresh tree it
+# would then find no way to make it, and a pattern rule needing it (storage/%.pic.o)
+# would not apply. This rule is that way (it writes the same line again).
+$(FLAGS_STAMP):
+	@echo '$(FLAGS_NOW)' > $@
 
 LIBS_QB		= -lqb
 LIBS_COROSYNC	= -lcpg -lvotequorum -lcmap
