@@ -185,6 +185,7 @@ UNIT_TESTS	+= tests/unit/test_placement
 UNIT_TESTS	+= tests/unit/test_fencing
 UNIT_TESTS	+= tests/unit/test_hvctl_migrate
 UNIT_TESTS	+= tests/unit/test_hvctl_inventory
+UNIT_TESTS	+= tests/unit/test_hvctl_maint
 UNIT_TESTS	+= tests/unit/test_secreport
 
 BENCHES		+= tests/bench/bench_placement
@@ -243,16 +244,24 @@ tests/unit/test_fencing: tests/unit/test_fencing.o fencing/agent.o fencing/agent
 
 # hvctl's migrate commands against a fake hvnoded (the test defines call()); sleeping
 # advances a fake clock, and stdout is never a terminal.
-tests/unit/test_hvctl_migrate: tests/unit/test_hvctl_migrate.o tests/unit/capture.o \
+tests/unit/test_hvctl_migrate: tests/unit/test_hvctl_migrate.o tests/unit/capture.o tests/unit/hvctl_fakes.o \
 		node/hvctl_migrate.o node/hvctl_vm.o node/hvctl_rule.o node/hvctl_util.o
 	$(CC) $(LDFLAGS) -Wl,--wrap=nanosleep -Wl,--wrap=clock_gettime -Wl,--wrap=isatty \
 		-o $@ $^ -lcmocka $(LIBS_JSON)
 
 # Tables as CSV, inventory and vm list's filters against a fake hvnoded (the test defines call()).
-tests/unit/test_hvctl_inventory: tests/unit/test_hvctl_inventory.o tests/unit/capture.o \
+tests/unit/test_hvctl_inventory: tests/unit/test_hvctl_inventory.o tests/unit/capture.o tests/unit/hvctl_fakes.o \
 		node/hvctl_inventory.o node/hvctl_util.o node/hvctl_vm.o node/hvctl_rule.o \
 		node/hvctl_migrate.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_JSON)
+
+# node drain|resume|impact against a fake hvnoded (the test defines call()); sleeping
+# advances a fake clock.
+tests/unit/test_hvctl_maint: tests/unit/test_hvctl_maint.o tests/unit/capture.o tests/unit/hvctl_fakes.o \
+		node/hvctl_maint.o node/hvctl_fence.o node/hvctl_util.o node/hvctl_vm.o \
+		node/hvctl_rule.o node/hvctl_migrate.o
+	$(CC) $(LDFLAGS) -Wl,--wrap=nanosleep -Wl,--wrap=clock_gettime -o $@ $^ -lcmocka \
+		$(LIBS_JSON)
 
 tests/sim/hvsim: $(SIM_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_JSON)

@@ -15,6 +15,7 @@
 
 #include "../../node/hvctl.h"
 #include "capture.h"
+#include "hvctl_fakes.h"
 
 /* --- the fake daemon ------------------------------------------------------------------- */
 
@@ -59,19 +60,6 @@ int call(const struct ctl *ctl, const char *cmd, json_t *args, json_t **res)
 	*res = json_loads(reply, 0, NULL);
 	assert_non_null(*res);
 	return 0;
-}
-
-void print_json(json_t *obj)
-{
-	char *s = json_dumps(obj, JSON_COMPACT);
-
-	printf("%s\n", s ? s : "(null)");
-	free(s);
-}
-
-int usage_error(const char *help, const char *fmt, ...)
-{
-	return EXIT_USAGE;
 }
 
 /* hvctl_vm.c's other subcommands need one; vm list and inventory parse their own options. */

@@ -20,6 +20,7 @@
 
 #include "../../node/hvctl.h"
 #include "capture.h"
+#include "hvctl_fakes.h"
 
 /* --- the fake daemon and clock ------------------------------------------------------------ */
 
@@ -32,7 +33,6 @@ static struct {
 } script[SCRIPT_MAX];
 static size_t nscript, next;
 static json_t *last_args; /* of the last request */
-static int64_t fake_ms;
 static int fake_tty;
 
 static void expect_call(const char *cmd, const char *reply, int rc)
@@ -61,40 +61,12 @@ int call(const struct ctl *ctl, const char *cmd, json_t *args, json_t **res)
 	return 0;
 }
 
-void print_json(json_t *obj)
-{
-	char *s = json_dumps(obj, JSON_SORT_KEYS);
-
-	printf("%s\n", s ? s : "(null)");
-	free(s);
-}
-
-int usage_error(const char *help, const char *fmt, ...)
-{
-	return EXIT_USAGE;
-}
-
 /* Enough of the real one for "migrate-cancel NAME [--json]". */
 int parse_common(struct ctl *ctl, int argc, char **argv, const char *help)
 {
 	for (optind = 1; optind < argc && !strcmp(argv[optind], "--json"); optind++)
 		ctl->json = true;
 	return -1;
-}
-
-int __wrap_nanosleep(const struct timespec *req, struct timespec *rem);
-int __wrap_nanosleep(const struct timespec *req, struct timespec *rem)
-{
-	fake_ms += req->tv_sec * 1000 + req->tv_nsec / 1000000;
-	return 0;
-}
-
-int __wrap_clock_gettime(clockid_t id, struct timespec *ts);
-int __wrap_clock_gettime(clockid_t id, struct timespec *ts)
-{
-	ts->tv_sec = fake_ms / 1000;
-	ts->tv_nsec = (fake_ms % 1000) * 1000000;
-	return 0;
 }
 
 int __wrap_isatty(int fd);
@@ -107,6 +79,7 @@ static int setup(void **state)
 {
 	nscript = next = 0;
 	fake_ms = 1000000;
+	fake_json_flags = JSON_SORT_KEYS;
 	fake_tty = 0;
 	return 0;
 }
