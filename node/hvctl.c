@@ -384,7 +384,9 @@ static int do_status(struct ctl *ctl, int argc, char **argv)
 		       (long long)json_integer_value(json_object_get(v, "vcpus")),
 		       (long long)json_integer_value(json_object_get(v, "memory")),
 		       (long long)json_integer_value(json_object_get(v, "vms")),
-		       fence ? "  <-- NOT FENCED YET: its VMs stay down" : "");
+		       fence ? "  <-- NOT FENCED YET: its VMs stay down" :
+		       json_is_true(json_object_get(v, "maintenance")) ?
+			       "  maintenance: no VM is placed here (hvctl node resume)" : "");
 	}
 	m = json_object_get(res, "vms");
 	printf("\nVMs: %zu\n  %-24s %-10s %-16s %s\n", json_array_size(m), "NAME", "STATE", "NODE",
