@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonv.h"
 #include "plan.h"
 
 const char *drain_action_name(enum drain_action a)
@@ -71,12 +72,14 @@ static bool decide(const cluster_state_t *s, const struct node_info *node, const
 		snprintf(it->why, sizeof(it->why), "its %s migration to %s %s: %.400s",
 			 mig_mode_name(l->mode), name_of(s, l->to),
 			 l->result == MIG_CANCELLED ? "was cancelled" : "failed", l->reason);
+		jv_utf8_trim(it->why);
 		return false;
 	}
 	switch (cs->drain[def->priority]) {
 	case DRAIN_STOP:
 		it->action = DRAIN_ACT_STOP;
-		snprintf(it->why, sizeof(it->why), "the drain policy for %s priority is stop",
+		snprintf(it->why, sizeof(it->why),
+			 "drain_%s = stop: it stops and starts on another node (the guest boots again)",
 			 vm_priority_name(def->priority));
 		return false;
 	case DRAIN_QUICK:
@@ -150,6 +153,7 @@ int drain_plan(const cluster_state_t *s, uint32_t node, const bool *usable, bool
 		it->fallback = false;
 		snprintf(it->why, sizeof(it->why), "cannot be placed: %.480s",
 			 pe->reason[0] ? pe->reason : "no node can take it");
+		jv_utf8_trim(it->why);
 	}
 out:
 	free(reqs);

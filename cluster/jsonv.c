@@ -112,3 +112,23 @@ int jv_str(const json_t *j, const char *key, char *out, size_t len, char *err, s
 	memcpy(out, s, n + 1);
 	return 0;
 }
+
+void jv_utf8_trim(char *s)
+{
+	size_t n = strlen(s), start = n, need;
+	unsigned char c;
+
+	/* back to the lead byte of the last character (at most 3 continuation bytes) */
+	while (start > 0 && n - start < 4 && ((unsigned char)s[start - 1] & 0xc0) == 0x80)
+		start--;
+	if (start == 0)
+		return;
+	c = (unsigned char)s[start - 1];
+	if (c < 0x80) {
+		s[start] = '\0'; /* continuation bytes without a lead: not UTF-8 */
+		return;
+	}
+	need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+	if (n - (start - 1) < need)
+		s[start - 1] = '\0';
+}

@@ -26,4 +26,10 @@ int jv_u64(const json_t *j, const char *key, uint64_t *out, char *err, size_t er
 /* A string that fits @len (with its NUL) and holds no control characters. */
 int jv_str(const json_t *j, const char *key, char *out, size_t len, char *err, size_t errlen);
 
+/*
+ * Cut @s before an incomplete UTF-8 character at its end (what "%.Ns" leaves
+ * when N falls inside one): JSON strings must be valid UTF-8.
+ */
+void jv_utf8_trim(char *s);
+
 #endif

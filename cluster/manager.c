@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "drain.h"
+#include "jsonv.h"
 #include "plan.h"
 
 struct step {
@@ -67,7 +68,8 @@ static void mig_end(struct step *x, const struct vm_def *def, const struct vm_mi
 {
 	say(x, "vm %s: migration %" PRIu64 " (%s -> %s) failed: %s", def->name, m->id,
 	    node_name(x->s, m->from), node_name(x->s, m->to), why);
-	emit(x, json_pack("{s:s,s:s,s:I,s:s,s:s}", "op", "mig.end", "name", def->name, "id",
+	/* a leader op (mgr.*): the leader counts its decisions in flight by that prefix */
+	emit(x, json_pack("{s:s,s:s,s:I,s:s,s:s}", "op", "mgr.mig-end", "name", def->name, "id",
 			  (json_int_t)m->id, "result", "failed", "reason", why));
 }
 
@@ -126,8 +128,8 @@ static void decide_migrations(struct step *x)
 			break;
 		say(x, "vm %s: migration %" PRIu64 " (%s, %s -> %s) starts", best->name, bm->id,
 		    mig_mode_name(bm->mode), node_name(x->s, bm->from), node_name(x->s, bm->to));
-		emit(x, json_pack("{s:s,s:s,s:I}", "op", "mgr.mig", "name", best->name, "id",
-				  (json_int_t)bm->id));
+		emit(x, json_pack("{s:s,s:s,s:I,s:I}", "op", "mgr.mig", "name", best->name, "id",
+				  (json_int_t)bm->id, "ms", (json_int_t)x->env->now_ms));
 		ids[nstarted / 2] = bm->id;
 		started[nstarted++] = bm->from;
 		started[nstarted++] = bm->to;
@@ -142,8 +144,9 @@ static void decide_migrations(struct step *x)
 			snprintf(why, sizeof(why), "node %s is not online",
 				 node_name(x->s, !m->to || node_up(x, m->to) ? m->from : m->to));
 			mig_end(x, def, m, why);
-		} else if (m->asked_ms && x->env->now_ms > m->asked_ms &&
+		} else if (m->phase == MIG_RUNNING && m->asked_ms && x->env->now_ms > m->asked_ms &&
 			   x->env->now_ms - m->asked_ms > (uint64_t)cs->mig_timeout_s * 1000) {
+			/* running that long (asked_ms is its start; a queued one waits for a slot) */
 			snprintf(why, sizeof(why), "timed out after %u s (settings: migrate_timeout_s)",
 				 cs->mig_timeout_s);
 			mig_end(x, def, m, why);
@@ -195,12 +198,17 @@ static void decide_nodes(struct step *x)
 static void vm_to(struct step *x, const struct vm_def *def, const struct vm_status *old,
 		  const struct vm_status *n)
 {
+	char reason[STATE_REASON_MAX];
+
+	/* a reason cut with %.Ns may end inside a UTF-8 character: JSON would refuse it */
+	snprintf(reason, sizeof(reason), "%s", n->reason);
+	jv_utf8_trim(reason);
 	emit(x, json_pack("{s:s,s:s,s:I,s:b,s:s,s:I,s:I,s:b,s:I,s:I,s:I,s:s,s:b}", "op", "mgr.vm",
 			  "name", def->name, "expect_epoch", (json_int_t)old->epoch, "expect_want",
 			  old->want_running, "state", vm_ha_state_name(n->state), "node",
 			  (json_int_t)n->node, "epoch", (json_int_t)n->epoch, "takeover", n->takeover,
 			  "restarts", (json_int_t)n->restarts, "window_ms", (json_int_t)n->window_ms,
-			  "failed_node", (json_int_t)n->failed_node, "reason", n->reason,
+			  "failed_node", (json_int_t)n->failed_node, "reason", reason,
 			  "want_running", n->want_running));
 }
 
@@ -295,6 +303,17 @@ static bool on_failure(struct step *x, const struct vm_def *def, const struct vm
 }
 
 /*
+ * A freeze counts when its node left right after it (the stop it announced),
+ * not when the node crashes days later; FROZEN_LEAVE_MS allows for the clocks.
+ */
+#define FROZEN_LEAVE_MS 60000
+
+static bool frozen_now(const struct vm_status *st, const struct node_info *n)
+{
+	return n && (n->left_ms <= st->frozen_ms || n->left_ms - st->frozen_ms <= FROZEN_LEAVE_MS);
+}
+
+/*
  * Its node stopped it on shutdown (shutdown_policy freeze): it waits for that
  * node, fenced meanwhile like any node that left, and starts there again once
  * the node is back online and clean. A stop asked meanwhile ends the wait.
@@ -350,7 +369,7 @@ static void decide_vm(struct step *x, const struct vm_def *def, const struct vm_
 	case VM_HA_FENCE:
 		if (n && n->status != NODE_FENCED && n->status != NODE_ONLINE)
 			return;
-		if (st->frozen && st->want_running) {
+		if (st->frozen && st->want_running && frozen_now(st, n)) {
 			on_frozen(x, def, st, n);
 			return;
 		}
@@ -468,30 +487,36 @@ static void assign(struct step *x, const struct vm_def *def, const struct vm_sta
 
 /* --- maintenance: drains and failback -------------------------------------------------- */
 
-static void move(struct step *x, const struct vm_def *def, uint32_t to, enum mig_mode mode,
-		 enum mig_cause cause)
+static void move(struct step *x, const struct vm_def *def, const struct vm_status *st, uint32_t to,
+		 enum mig_mode mode, enum mig_cause cause)
 {
-	emit(x, json_pack("{s:s,s:s,s:s,s:s,s:s,s:I}", "op", "mgr.move", "name", def->name, "to",
+	emit(x, json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I}", "op", "mgr.move", "name", def->name, "to",
 			  node_name(x->s, to), "mode", mig_mode_name(mode), "cause",
-			  mig_cause_name(cause), "ms", (json_int_t)x->env->now_ms));
+			  mig_cause_name(cause), "epoch", (json_int_t)st->epoch, "ms",
+			  (json_int_t)x->env->now_ms));
 }
 
 static void held(struct step *x, const struct vm_def *def, const char *why, uint32_t home)
 {
-	emit(x, json_pack("{s:s,s:s,s:s,s:I}", "op", "mgr.held", "name", def->name, "held", why,
+	char text[STATE_REASON_MAX];
+
+	snprintf(text, sizeof(text), "%s", why);
+	jv_utf8_trim(text);
+	emit(x, json_pack("{s:s,s:s,s:s,s:I}", "op", "mgr.held", "name", def->name, "held", text,
 			  "home", (json_int_t)home));
 }
 
-static void drain_node(struct step *x, const struct node_info *n, const bool *usable,
-		       struct drain_item *items)
+/* The drain of @n, one decision per VM; how many migrations or stops it decided. */
+static size_t drain_node(struct step *x, const struct node_info *n, const bool *usable,
+			 struct drain_item *items)
 {
-	size_t count = 0;
+	size_t count = 0, moves = 0;
 	int rc;
 
 	rc = drain_plan(x->s, n->id, usable, n->drain_force, items, &count);
 	if (rc) {
 		x->err = rc;
-		return;
+		return 0;
 	}
 	for (size_t k = 0; k < count; k++) {
 		const struct drain_item *it = &items[k];
@@ -508,19 +533,25 @@ static void drain_node(struct step *x, const struct node_info *n, const bool *us
 			    def->name, n->name, it->action == DRAIN_ACT_LIVE ? "live" : "quick",
 			    node_name(x->s, it->to),
 			    it->fallback ? " (its live migration failed)" : "", st->epoch, it->why);
-			move(x, def, it->to, it->action == DRAIN_ACT_LIVE ? MIG_LIVE : MIG_QUICK,
+			move(x, def, st, it->to, it->action == DRAIN_ACT_LIVE ? MIG_LIVE : MIG_QUICK,
 			     MIG_BY_DRAIN);
+			moves++;
 			break;
 		case DRAIN_ACT_STOP:
+			/*
+			 * Still wanted: it starts again where a node can take it (a cold
+			 * move, Hyper-V's "shutdown" move type), or after the resume.
+			 */
 			to = *st;
 			to.state = VM_HA_STOPPING;
-			/* forced: still wanted, it starts where (and when) a node can take it */
-			to.want_running = it->forced;
 			snprintf(to.reason, sizeof(to.reason), "stopped by the drain of node %s: %.400s",
 				 n->name, it->why);
-			say(x, "vm %s: drain of node %s: stop (epoch %" PRIu64 "): %s", def->name,
-			    n->name, st->epoch, it->why);
+			say(x, "vm %s: drain of node %s: stop (epoch %" PRIu64 "), to start elsewhere: %s",
+			    def->name, n->name, st->epoch, it->why);
 			vm_to(x, def, st, &to);
+			if (!st->home)
+				held(x, def, "", n->id);
+			moves++;
 			break;
 		case DRAIN_ACT_HOLD:
 			if (!strcmp(st->held, it->why))
@@ -533,69 +564,102 @@ static void drain_node(struct step *x, const struct node_info *n, const bool *us
 			break;
 		}
 	}
+	return moves;
 }
 
-/* Failback: a VM a drain moved goes back to its home once that node is out of maintenance. */
-static void failback(struct step *x, const struct vm_def *def, const struct vm_status *st,
-		     const bool *usable)
+static bool failback_candidate(const struct step *x, const struct vm_def *def,
+			       const struct vm_status *st, const bool *usable)
 {
 	const struct node_info *h = state_node_find(x->s, st->home);
-	const struct vm_mig_last *l = &st->mig_last;
 	unsigned int minute = (unsigned int)((x->env->now_ms / 60000) % 1440);
-	size_t nv = state_vm_count(x->s), self = 0;
+
+	for (size_t i = 0; h && i < state_node_count(x->s); i++)
+		if (state_node_at(x->s, i) == h && !usable[i])
+			return false;
+	return h && st->state == VM_HA_STARTED && st->want_running && !st->mig.id &&
+	       st->node != st->home && vm_failback_now(def, minute);
+}
+
+/*
+ * Failback: VMs a drain moved go back (live) to their home once it is out of
+ * maintenance and their failback says now; all of them placed together. A
+ * failed failback migration gives up (home forgotten, logged); a home that
+ * cannot take the VM now is waited for, with the reason.
+ */
+static void decide_failback(struct step *x, const bool *usable)
+{
+	size_t nv = state_vm_count(x->s);
 	struct plan_vm_req *reqs;
 	struct plan_entry *plan;
+	bool any = false;
+	char why[STATE_REASON_MAX];
 
-	if (!h || h->maintenance || !drain_takes_vms(h) || !is_member(x->env, h->id) ||
-	    st->state != VM_HA_STARTED || !st->want_running || st->mig.id ||
-	    st->node == st->home || !vm_failback_now(def, minute))
-		return;
-	if (l->cause == MIG_BY_FAILBACK && l->to == h->id && l->result != MIG_COMPLETED) {
-		say(x, "vm %s: failback to %s ended %s (%s): it stays on %s", def->name, h->name,
-		    mig_result_name(l->result), l->reason, node_name(x->s, st->node));
-		held(x, def, "", 0);
-		return;
-	}
-	reqs = calloc(nv, sizeof(*reqs));
-	plan = calloc(nv, sizeof(*plan));
+	reqs = calloc(nv ? nv : 1, sizeof(*reqs));
+	plan = calloc(nv ? nv : 1, sizeof(*plan));
 	if (!reqs || !plan) {
 		x->err = -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < nv; i++) {
-		const struct vm_def *o = state_vm_at(x->s, i);
-		const struct vm_status *os = state_vm_status(x->s, o->name);
+		const struct vm_def *def = state_vm_at(x->s, i);
+		const struct vm_status *st = state_vm_status(x->s, def->name);
+		const struct vm_mig_last *l = &st->mig_last;
 
-		if (o == def) {
-			self = i;
-			reqs[i] = (struct plan_vm_req){ .need = PLAN_PLACE, .only = h->id };
-		} else {
-			reqs[i].need = os->node && (os->state == VM_HA_STARTING ||
-						    os->state == VM_HA_STARTED ||
-						    os->state == VM_HA_STOPPING) ?
-					       PLAN_STAY :
-					       PLAN_IGNORE;
+		reqs[i].need = st->node && (st->state == VM_HA_STARTING ||
+					    st->state == VM_HA_STARTED ||
+					    st->state == VM_HA_STOPPING) ?
+				       PLAN_STAY :
+				       PLAN_IGNORE;
+		if (!st->home || !failback_candidate(x, def, st, usable))
+			continue;
+		if (l->cause == MIG_BY_FAILBACK && l->to == st->home && l->result != MIG_COMPLETED) {
+			say(x, "vm %s: failback to %s ended %s (%s): it stays on %s", def->name,
+			    node_name(x->s, st->home), mig_result_name(l->result), l->reason,
+			    node_name(x->s, st->node));
+			held(x, def, "", 0);
+			continue;
+		}
+		reqs[i] = (struct plan_vm_req){ .need = PLAN_PLACE, .only = st->home };
+		any = true;
+	}
+	if (!any)
+		goto out;
+	x->err = plan_compute(x->s, usable, reqs, plan);
+	for (size_t i = 0; i < nv && !x->err; i++) {
+		const struct vm_def *def = state_vm_at(x->s, i);
+		const struct vm_status *st = state_vm_status(x->s, def->name);
+
+		if (reqs[i].need != PLAN_PLACE)
+			continue;
+		if (plan[i].node == st->home) {
+			say(x, "vm %s: failback to %s (live, epoch %" PRIu64 ")", def->name,
+			    node_name(x->s, st->home), st->epoch);
+			move(x, def, st, st->home, MIG_LIVE, MIG_BY_FAILBACK);
+			continue;
+		}
+		snprintf(why, sizeof(why), "failback to %s waits: %.400s", node_name(x->s, st->home),
+			 plan[i].reason[0] ? plan[i].reason : "it does not fit there now");
+		jv_utf8_trim(why);
+		if (strcmp(why, st->held)) {
+			say(x, "vm %s: %s", def->name, why);
+			held(x, def, why, st->home);
 		}
 	}
-	x->err = plan_compute(x->s, usable, reqs, plan);
-	if (x->err)
-		goto out;
-	if (plan[self].node != h->id) {
-		say(x, "vm %s: no failback to %s: %s; it stays on %s", def->name, h->name,
-		    plan[self].reason, node_name(x->s, st->node));
-		held(x, def, "", 0);
-		goto out;
-	}
-	say(x, "vm %s: failback to %s (live, epoch %" PRIu64 ")", def->name, h->name, st->epoch);
-	move(x, def, h->id, MIG_LIVE, MIG_BY_FAILBACK);
 out:
 	free(reqs);
 	free(plan);
 }
 
-static void decide_maintenance(struct step *x)
+/*
+ * Drains and failbacks, when the step placed nothing else (@placing): each
+ * decision of a step is made on the state as it was, so two plans in one step
+ * would not see each other's VMs. One drain per step; failbacks when no drain
+ * moved anything. The next step sees the migrations queued (plan.c counts a
+ * VM on its way on its target).
+ */
+static void decide_maintenance(struct step *x, bool placing)
 {
-	size_t nn = state_node_count(x->s), nv = state_vm_count(x->s);
+	size_t nn = state_node_count(x->s), nv = state_vm_count(x->s), moves = 0;
 	bool usable[STATE_MAX_NODES], any = false;
 	struct drain_item *items;
 
@@ -608,26 +672,26 @@ static void decide_maintenance(struct step *x)
 		if (n->maintenance && n->maint_auto == MAINT_NODE_LEFT && n->status == NODE_ONLINE &&
 		    n->ready && is_member(x->env, n->id)) {
 			say(x, "node %s: back after its shutdown drain: maintenance ends", n->name);
-			emit(x, json_pack("{s:s,s:s}", "op", "mgr.resume", "node", n->name));
+			emit(x, json_pack("{s:s,s:s,s:I}", "op", "mgr.resume", "node", n->name,
+					  "drain_id", (json_int_t)n->drain_id));
 		}
 	}
-	items = any && nv ? calloc(nv, sizeof(*items)) : NULL;
-	for (size_t i = 0; items && i < nn; i++) {
+	if (placing || !nv)
+		return;
+	items = any ? calloc(nv, sizeof(*items)) : NULL;
+	if (any && !items) {
+		x->err = -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; any && i < nn && !moves && !x->err; i++) {
 		const struct node_info *n = state_node_at(x->s, i);
 
 		if (n->maintenance && node_up(x, n->id))
-			drain_node(x, n, usable, items);
+			moves = drain_node(x, n, usable, items);
 	}
 	free(items);
-	if (any && nv && !items)
-		x->err = -ENOMEM;
-	for (size_t i = 0; i < nv && !x->err; i++) {
-		const struct vm_def *def = state_vm_at(x->s, i);
-		const struct vm_status *st = state_vm_status(x->s, def->name);
-
-		if (st->home)
-			failback(x, def, st, usable);
-	}
+	if (!moves && !x->err)
+		decide_failback(x, usable);
 }
 
 int manager_step(const cluster_state_t *s, const struct mgr_env *env, struct mgr_result *res,
@@ -658,7 +722,7 @@ int manager_step(const cluster_state_t *s, const struct mgr_env *env, struct mgr
 		decide_vm(&x, def, state_vm_status(s, def->name), &reqs[i]);
 		any |= reqs[i].need == PLAN_PLACE;
 	}
-	decide_maintenance(&x);
+	decide_maintenance(&x, any);
 	if (!any || x.err)
 		goto out;
 	for (size_t i = 0; i < nnodes; i++) {

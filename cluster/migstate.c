@@ -161,8 +161,8 @@ int mig_status_from_json(const json_t *j, struct vm_migration *m, char *err, siz
 	static const char *const keys[] = { "id",     "mode",	  "phase",    "from",
 					     "to",     "cancel", "asked_ms", "progress",
 					     "cause", NULL };
-	const char *cause = json_string_value(json_object_get(j, "cause"));
-	const json_t *p;
+	const json_t *cj = json_object_get(j, "cause"), *p;
+	const char *cause = cj ? json_string_value(cj) : "admin";
 	int rc;
 
 	memset(m, 0, sizeof(*m));
@@ -176,7 +176,7 @@ int mig_status_from_json(const json_t *j, struct vm_migration *m, char *err, siz
 		return rc;
 	if (mig_mode_parse(json_string_value(json_object_get(j, "mode")), &m->mode) ||
 	    phase_parse(json_string_value(json_object_get(j, "phase")), &m->phase) ||
-	    mig_cause_parse(cause ? cause : "admin", &m->cause))
+	    mig_cause_parse(cause, &m->cause))
 		return jv_fail(err, errlen, "mig: mode, phase or cause unknown");
 	if ((m->phase == MIG_NONE) != (m->id == 0))
 		return jv_fail(err, errlen, "mig: an id without a phase, or a phase without an id");
@@ -197,8 +197,8 @@ int mig_last_status_from_json(const json_t *j, struct vm_mig_last *l, char *err,
 {
 	static const char *const keys[] = { "id", "mode",     "result", "from",	   "to",
 					     "total_ms", "reason", "progress", "cause", NULL };
-	const char *cause = json_string_value(json_object_get(j, "cause"));
-	const json_t *p;
+	const json_t *cj = json_object_get(j, "cause"), *p;
+	const char *cause = cj ? json_string_value(cj) : "admin";
 	int rc;
 
 	memset(l, 0, sizeof(*l));
@@ -212,7 +212,7 @@ int mig_last_status_from_json(const json_t *j, struct vm_mig_last *l, char *err,
 		return rc;
 	if (mig_mode_parse(json_string_value(json_object_get(j, "mode")), &l->mode) ||
 	    result_parse(json_string_value(json_object_get(j, "result")), &l->result) ||
-	    mig_cause_parse(cause ? cause : "admin", &l->cause))
+	    mig_cause_parse(cause, &l->cause))
 		return jv_fail(err, errlen, "mig_last: mode, result or cause unknown");
 	p = json_object_get(j, "progress");
 	return p ? mig_progress_from_json(p, &l->progress, err, errlen) : 0;

@@ -585,11 +585,12 @@ static int op_mgr_vm(cluster_state_t *s, const json_t *op, char *err, size_t err
 	if (n.node && !state_node_find(s, n.node))
 		return jv_fail(err, errlen, "vm %s: node %u is not a node of the cluster",
 			       def->name, n.node);
-	if (n.state == VM_HA_STARTING || n.state == VM_HA_STOPPED || n.state == VM_HA_ERROR) {
+	/* frozen: only while it waits (fence) for the node that froze it */
+	if (n.state != VM_HA_FENCE)
 		n.frozen = false;
-		if (n.node != st->node || n.state != VM_HA_STARTING)
-			n.held[0] = '\0';
-	}
+	if (n.state == VM_HA_STOPPED || n.state == VM_HA_ERROR ||
+	    (n.state == VM_HA_STARTING && n.node != st->node))
+		n.held[0] = '\0';
 	*st = n;
 	state_bump(s);
 	return 0;
@@ -765,6 +766,8 @@ static int apply(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx,
 		return op_mgr_fenced(s, op, ctx, err, errlen);
 	if (!strcmp(name, "mgr.mig"))
 		return op_mgr_mig(s, op, err, errlen);
+	if (!strcmp(name, "mgr.mig-end"))
+		return op_mig_end(s, op, ctx, err, errlen);
 	if (!strcmp(name, "mgr.move"))
 		return op_mgr_move(s, op, err, errlen);
 	if (!strcmp(name, "mgr.held"))

@@ -17,9 +17,13 @@ static struct node_info *named_node(cluster_state_t *s, const json_t *op, char *
 	const char *name = ops_str_arg(op, "node");
 	const struct node_info *n = name ? state_node_by_name(s, name) : NULL;
 
+	if (!name) {
+		jv_fail(err, errlen, "%s: \"node\" must be a node name", ops_op_name(op));
+		return NULL;
+	}
 	if (!n) {
 		jv_fail(err, errlen, "%s: node %.64s is not a node of the cluster", ops_op_name(op),
-			name ? name : "(none given)");
+			name);
 		return NULL;
 	}
 	return state_node_mut(s, n->id);
@@ -50,8 +54,8 @@ int op_node_drain(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx
 		return jv_fail(err, errlen,
 			       "node.drain of node %s on its shutdown, sent by node %u", n->name,
 			       ctx->sender);
-	if (!n->maintenance)
-		n->maint_auto = self ? MAINT_BY_SHUTDOWN : MAINT_BY_ADMIN;
+	/* whoever drains last decides how it ends: an admin's drain ends with node resume */
+	n->maint_auto = self ? MAINT_BY_SHUTDOWN : MAINT_BY_ADMIN;
 	n->maintenance = true;
 	n->drain_force = n->drain_force || force;
 	n->drain_id = state_version(s);
@@ -60,27 +64,44 @@ int op_node_drain(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx
 
 		if (st->node == n->id)
 			st->held[0] = '\0';
+		/* nothing moves in any more: a migration to it still waiting for a slot ends */
+		if (st->mig.phase == MIG_QUEUED && st->mig.to == n->id)
+			mig_cancel_queued(st, "its target went into maintenance (node drain) before it began");
 	}
 	state_bump(s);
 	return 0;
 }
 
-/* node.resume {node}: an admin; mgr.resume {node}: the leader, for a node back from a shutdown drain. */
+/*
+ * node.resume {node}: an admin; mgr.resume {node, drain_id}: the leader, for
+ * a node back from the shutdown it drained itself for (that drain, not a
+ * later one).
+ */
 int op_node_resume(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "op", "req", "node", NULL };
+	static const char *const keys[] = { "op", "req", "node", "drain_id", NULL };
+	bool leader = !strcmp(ops_op_name(op), "mgr.resume");
+	uint64_t drain_id = 0;
 	struct node_info *n;
 	int rc;
 
 	rc = jv_check_keys(op, keys, ops_op_name(op), err, errlen);
+	rc = rc ?: jv_u64(op, "drain_id", &drain_id, err, errlen);
 	if (rc)
 		return rc;
+	if (!leader && json_object_get(op, "drain_id"))
+		return jv_fail(err, errlen, "node.resume: drain_id is the leader's (mgr.resume)");
 	n = named_node(s, op, err, errlen);
 	if (!n)
 		return -ENOENT;
 	if (!n->maintenance) {
 		jv_fail(err, errlen, "node %s is not in maintenance", n->name);
 		return -EALREADY;
+	}
+	if (leader && (n->maint_auto != MAINT_NODE_LEFT || n->drain_id != drain_id)) {
+		jv_fail(err, errlen, "node %s: decision to end the maintenance of drain %llu is stale",
+			n->name, (unsigned long long)drain_id);
+		return -ESTALE;
 	}
 	n->maintenance = false;
 	n->drain_force = false;
@@ -108,31 +129,34 @@ int op_node_resume(cluster_state_t *s, const json_t *op, char *err, size_t errle
 	return 0;
 }
 
-/* node.freeze {node}: the node itself, about to stop its VMs and leave; they wait for it. */
+/* node.freeze {node, ms}: the node itself, about to stop its VMs and leave; they wait for it. */
 int op_node_freeze(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, char *err,
 		   size_t errlen)
 {
-	static const char *const keys[] = { "op", "req", "node", NULL };
+	static const char *const keys[] = { "op", "req", "node", "ms", NULL };
 	struct node_info *n;
+	uint64_t ms = 0;
 	int rc;
 
 	rc = jv_check_keys(op, keys, "node.freeze", err, errlen);
+	rc = rc ?: jv_u64(op, "ms", &ms, err, errlen);
 	if (rc)
 		return rc;
 	n = named_node(s, op, err, errlen);
 	if (!n)
 		return -ENOENT;
 	if (ctx->sender != n->id)
-		return jv_fail(err, errlen,
-			       "node.freeze of node %s sent by node %u: only a node "
-			       "freezes its own VMs",
+		return jv_fail(err, errlen, "node.freeze of node %s sent by node %u: only a node "
+					    "freezes its own VMs",
 			       n->name, ctx->sender);
 	for (size_t i = 0; i < state_vm_count(s); i++) {
 		struct vm_status *st = state_vm_status_mut(s, state_vm_at(s, i)->name);
 
 		if (st->node == n->id && st->want_running &&
-		    (st->state == VM_HA_STARTING || st->state == VM_HA_STARTED))
+		    (st->state == VM_HA_STARTING || st->state == VM_HA_STARTED)) {
 			st->frozen = true;
+			st->frozen_ms = ms;
+		}
 	}
 	state_bump(s);
 	return 0;

@@ -203,31 +203,42 @@ void mig_cancel_queued(struct vm_status *st, const char *reason)
 }
 
 /*
- * mgr.move {name, to, mode, cause, ms}: the leader queues a migration for a
- * drain or a failback; the same checks as an admin's vm.migrate to @to.
+ * mgr.move {name, to, mode, cause, epoch, ms}: the leader queues a migration
+ * for a drain or a failback, decided in @epoch; the checks of an admin's
+ * vm.migrate to @to, and a drain's source must still be in maintenance.
  */
 int op_mgr_move(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "op", "req", "name", "to", "mode", "cause", "ms", NULL };
+	static const char *const keys[] = { "op",    "req",   "name", "to", "mode",
+					     "cause", "epoch", "ms",   NULL };
 	const char *to = ops_str_arg(op, "to"), *mode = ops_str_arg(op, "mode");
 	const char *cause = ops_str_arg(op, "cause");
+	const struct node_info *src;
 	const struct vm_def *def;
 	struct vm_status *st;
 	struct vm_migration m = { 0 };
+	uint64_t epoch = 0;
 	uint32_t target = 0;
 	int rc;
 
 	rc = jv_check_keys(op, keys, "mgr.move", err, errlen);
 	rc = rc ?: jv_u64(op, "ms", &m.asked_ms, err, errlen);
+	rc = rc ?: jv_u64(op, "epoch", &epoch, err, errlen);
 	if (rc)
 		return rc;
 	if (mig_mode_parse(mode, &m.mode) || m.mode == MIG_SAVE ||
-	    mig_cause_parse(cause, &m.cause) || m.cause == MIG_BY_ADMIN)
-		return jv_fail(err, errlen, "mgr.move: mode live or quick, cause drain or failback");
+	    mig_cause_parse(cause, &m.cause) || m.cause == MIG_BY_ADMIN || !to)
+		return jv_fail(err, errlen,
+			       "mgr.move: a target node, mode live or quick, cause drain or failback");
 	def = ops_named_vm(s, op, err, errlen);
 	if (!def)
 		return -ENOENT;
 	st = state_vm_status_mut(s, def->name);
+	if (st->epoch != epoch) {
+		jv_fail(err, errlen, "vm %s: move decided in epoch %" PRIu64 " is stale (now %" PRIu64 ")",
+			def->name, epoch, st->epoch);
+		return -ESTALE;
+	}
 	if (st->mig.id) {
 		jv_fail(err, errlen, "vm %s is already migrating (migration %" PRIu64 ")", def->name,
 			st->mig.id);
@@ -238,7 +249,18 @@ int op_mgr_move(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 			vm_ha_state_name(st->state));
 		return -ESTALE;
 	}
-	rc = check_target(s, def, st, to ? to : "", &target, err, errlen);
+	src = state_node_find(s, st->node);
+	if (!src || !src->mig_endpoint[0] || !src->mig_key[0]) {
+		jv_fail(err, errlen, "vm %s: its node %s has no migration server", def->name,
+			name_of(s, st->node));
+		return -EOPNOTSUPP;
+	}
+	if (m.cause == MIG_BY_DRAIN && !src->maintenance) {
+		jv_fail(err, errlen, "vm %s: node %s is no longer in maintenance: no drain move",
+			def->name, src->name);
+		return -ESTALE;
+	}
+	rc = check_target(s, def, st, to, &target, err, errlen);
 	if (rc)
 		return rc;
 	m.id = state_version(s) + 1;
@@ -460,6 +482,7 @@ int op_mig_handoff(cluster_state_t *s, const json_t *op, const struct op_ctx *ct
 	st->takeover = false;
 	st->restarts = 0;
 	st->failed_node = 0;
+	st->frozen = false; /* it runs on the target now: nothing waits for the source */
 	snprintf(st->reason, sizeof(st->reason), "%s migration %" PRIu64 " from node %s",
 		 mig_mode_name(st->mig.mode), st->mig.id, name_of(s, st->mig.from));
 	state_bump(s);
@@ -494,7 +517,10 @@ int op_mig_saved(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx,
 	return 0;
 }
 
-/* mig.end {name, id, result, reason, progress}: the source (or the leader) before the handoff. */
+/*
+ * mig.end {name, id, result, reason, progress}: the source before the
+ * handoff; mgr.mig-end, the same from the leader (a node left, a timeout).
+ */
 int op_mig_end(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, char *err,
 	       size_t errlen)
 {
@@ -525,17 +551,21 @@ int op_mig_end(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, c
 	return 0;
 }
 
-/* mgr.mig {name, id}: the leader starts a queued migration (both nodes have a slot). */
+/*
+ * mgr.mig {name, id, ms}: the leader starts a queued migration (both nodes
+ * have a slot); from @ms (the leader's clock) on, migrate_timeout_s counts.
+ */
 int op_mgr_mig(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "op", "req", "name", "id", NULL };
+	static const char *const keys[] = { "op", "req", "name", "id", "ms", NULL };
 	const struct vm_def *def;
 	struct vm_status *st;
-	uint64_t id = 0;
+	uint64_t id = 0, ms = 0;
 	int rc;
 
 	rc = jv_check_keys(op, keys, "mgr.mig", err, errlen);
 	rc = rc ?: jv_u64(op, "id", &id, err, errlen);
+	rc = rc ?: jv_u64(op, "ms", &ms, err, errlen);
 	if (rc)
 		return rc;
 	def = ops_named_vm(s, op, err, errlen);
@@ -546,6 +576,8 @@ int op_mgr_mig(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 		return jv_fail(err, errlen, "vm %s: migration %" PRIu64 " is not queued", def->name,
 			       id);
 	st->mig.phase = MIG_RUNNING;
+	if (ms)
+		st->mig.asked_ms = ms;
 	state_bump(s);
 	return 0;
 }

@@ -55,9 +55,16 @@ static int fill_vm(const cluster_state_t *s, struct plan_buf *b, size_t i,
 	v->wanted = req->need != PLAN_IGNORE;
 	v->current = -1;
 	if (req->need == PLAN_STAY) {
-		int idx = node_index(s, st->node);
+		const struct vm_migration *m = &st->mig;
+		int idx = node_index(s, st->node), to = m->to ? node_index(s, m->to) : -1;
 
+		/* a migration on its way: the VM holds its target's room (rules and capacity) */
+		if ((m->phase == MIG_QUEUED || m->phase == MIG_RUNNING) && to >= 0 && usable[to])
+			idx = to;
 		v->current = idx >= 0 && usable[idx] ? idx : -1;
+		/* on a node that takes nothing (maintenance, joining): it stays, and uses nothing here */
+		if (idx >= 0 && !usable[idx])
+			v->wanted = false;
 	}
 	p = names_take(b, def->npreferred);
 	if (!p)

@@ -610,8 +610,10 @@ json_t *vm_status_to_json(const struct vm_status *st)
 	}
 	if (j && st->home)
 		json_object_set_new(j, "home", json_integer((json_int_t)st->home));
-	if (j && st->frozen)
+	if (j && st->frozen) {
 		json_object_set_new(j, "frozen", json_true());
+		json_object_set_new(j, "frozen_ms", json_integer((json_int_t)st->frozen_ms));
+	}
 	if (j && st->held[0])
 		json_object_set_new(j, "held", json_string(st->held));
 	return j;
@@ -624,7 +626,7 @@ static int vm_status_from_json(const json_t *j, struct vm_status *st, char *err,
 					     "window_ms",    "failed_node", "reason",
 					     "event",	     "event_epoch", "event_node",
 					     "event_reason", "mig", "mig_last", "saved",
-					     "saved_bytes", "home", "frozen", "held", NULL };
+					     "saved_bytes", "home", "frozen", "frozen_ms", "held", NULL };
 	const json_t *mig = json_object_get(j, "mig"), *last = json_object_get(j, "mig_last");
 	const char *state, *event;
 	int rc;
@@ -652,6 +654,7 @@ static int vm_status_from_json(const json_t *j, struct vm_status *st, char *err,
 	rc = rc ?: jv_u64(j, "saved_bytes", &st->saved_bytes, err, errlen);
 	rc = rc ?: jv_u32(j, "home", &st->home, err, errlen);
 	rc = rc ?: jv_bool(j, "frozen", &st->frozen, err, errlen);
+	rc = rc ?: jv_u64(j, "frozen_ms", &st->frozen_ms, err, errlen);
 	rc = rc ?: jv_str(j, "held", st->held, sizeof(st->held), err, errlen);
 	if (rc)
 		return rc;

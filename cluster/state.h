@@ -100,7 +100,7 @@ struct vm_migration {
 	enum mig_phase phase;
 	uint32_t from, to;
 	bool cancel;		/* an admin asked to cancel: the source stops it */
-	uint64_t asked_ms;	/* the requester's clock */
+	uint64_t asked_ms;	/* asked (the requester's clock), then started (mgr.mig: the leader's) */
 	enum mig_cause cause;
 	struct mig_progress progress;
 };
@@ -137,6 +137,7 @@ struct vm_status {
 	uint64_t saved_bytes; /* of that state */
 	uint32_t home;	      /* the node a drain moved it off: failback goes there; 0 none */
 	bool frozen;	      /* its node stopped it on shutdown (freeze): it waits for that node */
+	uint64_t frozen_ms;   /* when (that node's clock): only a node leaving soon after counts */
 	char held[STATE_REASON_MAX]; /* why a drain leaves it on its node ("" not held) */
 };
 

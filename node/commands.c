@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <qb/qblog.h>
 
@@ -46,6 +47,14 @@ const struct node_info *command_node(struct hvnoded *d, json_t *args, json_t **r
 				     "node %s does not exist (the cluster knows %zu nodes; see hvctl node list)",
 				     name, state_node_count(d->state));
 	return n;
+}
+
+uint64_t command_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 bool command_is_member(struct hvnoded *d, uint32_t id)

@@ -57,14 +57,6 @@ static void client_label(const struct ipc_client *cl, char *buf, size_t len)
 }
 
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ISO 8601 local time with its UTC offset: 2024-05-01T12:00:00+02:00. */
 static const char *iso_time(uint64_t ms, char *buf, size_t len)
 {
@@ -580,7 +572,7 @@ static json_t *admin_submit(struct hvnoded *d, struct ipc_request *req, const st
 	snprintf(what, sizeof(what), "node %s", n->name);
 	res = command_submit(d, req,
 			     json_pack("{s:s,s:I,s:s,s:I}", "op", opname, "id", (json_int_t)n->id,
-				       "by", by, "at_ms", (json_int_t)wall_ms()),
+				       "by", by, "at_ms", (json_int_t)command_wall_ms()),
 			     what, verb, status);
 	if (!res && !strcmp(opname, "node.confirm"))
 		qb_log(LOG_WARNING,

@@ -218,6 +218,8 @@ json_t *command_error(int *status, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* The node @args' "node" names, or NULL with an error reply (naming it) in *res. */
 const struct node_info *command_node(struct hvnoded *d, json_t *args, json_t **res, int *status);
+/* The wall clock in ms (what ops carry as a time: at_ms, ms). */
+uint64_t command_wall_ms(void);
 /* Is node @id in the CPG membership now? */
 bool command_is_member(struct hvnoded *d, uint32_t id);
 /*

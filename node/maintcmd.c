@@ -250,7 +250,8 @@ bool maint_shutdown(struct hvnoded *d)
 		return false;
 	}
 	if (!strcmp(policy, "freeze")) {
-		op = json_pack("{s:s,s:s}", "op", "node.freeze", "node", self->name);
+		op = json_pack("{s:s,s:s,s:I}", "op", "node.freeze", "node", self->name, "ms",
+			       (json_int_t)command_wall_ms());
 		d->shutdown_freeze = true;
 		d->shutdown_deadline_ms = mono_ms() + FREEZE_WAIT_MS;
 	} else {

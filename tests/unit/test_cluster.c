@@ -1263,6 +1263,427 @@ static void test_freeze_and_shutdown_drain(void **unused)
 	state_destroy(s);
 }
 
+
+/* --- review tests ------------------------------------------------------------------------ */
+
+/* One manager step; the ops' names joined in @names; the ops applied as the leader. */
+static void step_names(cluster_state_t *s, const uint32_t *members, size_t n, uint64_t now_ms,
+		       char *names, size_t len)
+{
+	struct mgr_env env = { .now_ms = now_ms, .members = members, .nmembers = n };
+	struct mgr_result res;
+	struct op_ctx ctx = { .sender = members[0], .leader = members[0] };
+	char err[512];
+	json_t *op;
+	size_t i;
+
+	names[0] = '\0';
+	mgr_log[0] = '\0';
+	assert_int_equal(manager_step(s, &env, &res, log_line, NULL), 0);
+	json_array_foreach(res.ops, i, op) {
+		size_t l = strlen(names);
+
+		snprintf(names + l, len - l, "%s ", json_string_value(json_object_get(op, "op")));
+		state_apply(s, op, &ctx, err, sizeof(err));
+	}
+	json_decref(res.ops);
+}
+
+/*
+ * node/cluster.c counts the leader's ops in flight and decrements only for
+ * names starting "mgr.": every op manager_step emits must be one.
+ */
+static void test_maint_every_manager_op_is_mgr(void **unused)
+{
+	static const uint32_t n12[] = { 1, 2 };
+	cluster_state_t *s = mig_cluster(); /* m started on n1 */
+	char names[512];
+
+	APPLY_OK(s, 2, "{\"op\":\"node.drain\",\"node\":\"n1\"}");
+	step_names(s, all3, 3, 1000, names, sizeof(names)); /* mgr.move */
+	assert_int_equal(state_vm_status(s, "m")->mig.phase, MIG_QUEUED);
+	/* the drain's target leaves before its migration starts */
+	if (state_vm_status(s, "m")->mig.to == 3) {
+		step_names(s, n12, 2, 1100, names, sizeof(names));
+	} else {
+		static const uint32_t n13[] = { 1, 3 };
+		step_names(s, n13, 2, 1100, names, sizeof(names));
+	}
+	print_message("ops of the step after the target left: %s\n", names);
+	for (char *tok = strtok(names, " "); tok; tok = strtok(NULL, " "))
+		if (strncmp(tok, "mgr.", 4))
+			fail_msg("the manager emitted '%s': node/cluster.c never decrements "
+				 "mgr_inflight for it", tok);
+	state_destroy(s);
+}
+
+/* Same, for a drain's queued migration that times out (migrate_timeout_s, counted from the queue). */
+static void test_maint_queued_drain_migration_timeout(void **unused)
+{
+	cluster_state_t *s = mig_cluster();
+	char names[512];
+
+	APPLY_OK(s, 2, "{\"op\":\"node.drain\",\"node\":\"n1\"}");
+	step_names(s, all3, 3, 1000, names, sizeof(names));
+	step_names(s, all3, 3, 1000 + 601000, names, sizeof(names));
+	print_message("ops after migrate_timeout_s: %s\n", names);
+	assert_null(strstr(names, "mig.end"));
+	state_destroy(s);
+}
+
+static void add_big(cluster_state_t *s, const char *name, int n, unsigned int mb, const char *extra)
+{
+	char op[1024];
+
+	snprintf(op, sizeof(op),
+		 "{\"op\":\"vm.create\",\"def\":{\"name\":\"%s\",\"uuid\":"
+		 "\"00000000-0000-4000-8000-0000000002%02d\",\"vcpus\":1,\"memory\":%u,"
+		 "\"disks\":[\"iscsi://h/iqn.2026-11.org.example:b/%d\"]%s}}",
+		 name, n, mb, n, extra);
+	APPLY_OK(s, 2, op);
+	snprintf(op, sizeof(op), "{\"op\":\"vm.want\",\"name\":\"%s\",\"running\":true}", name);
+	APPLY_OK(s, 2, op);
+}
+
+/* Memory the VMs assigned to @node, or migrating to it, need. */
+static uint64_t mem_bound_for(cluster_state_t *s, uint32_t node)
+{
+	uint64_t mb = 0;
+
+	for (size_t i = 0; i < state_vm_count(s); i++) {
+		const struct vm_def *d = state_vm_at(s, i);
+		const struct vm_status *st = state_vm_status(s, d->name);
+		uint32_t where = st->mig.id ? st->mig.to : st->node;
+
+		if (where == node && (st->state == VM_HA_STARTING || st->state == VM_HA_STARTED))
+			mb += d->memory_mb;
+	}
+	return mb;
+}
+
+/* Hard anti-affinity: a drain's fallback is placed where a VM it must avoid is going. */
+static void test_maint_fallback_ignores_inflight_target(void **unused)
+{
+	cluster_state_t *s = mig_cluster();
+	const struct vm_status *a, *c;
+
+	add_def(s, "a", 1, "");
+	add_def(s, "c", 2, "");
+	run_on(s, "a", 1);
+	run_on(s, "c", 1);
+	APPLY_OK(s, 2, "{\"op\":\"rule.add\",\"rule\":{\"name\":\"apart\",\"type\":\"anti-affinity\","
+		       "\"vms\":[\"a\",\"c\"],\"hard\":true}}");
+	APPLY_OK(s, 2, "{\"op\":\"settings.set\",\"settings\":{\"migrate_max_per_node\":2}}");
+	APPLY_OK(s, 2, "{\"op\":\"node.drain\",\"node\":\"n1\"}");
+	decide(s, all3, 3, 1000);
+	a = state_vm_status(s, "a");
+	c = state_vm_status(s, "c");
+	print_message("plan: a -> n%u, c -> n%u\n", a->mig.to, c->mig.to);
+	assert_int_not_equal(a->mig.to, c->mig.to);
+	decide(s, all3, 3, 1100); /* both start */
+	/* c's live migration fails: quick fallback, while a is still on its way */
+	end_mig(s, "c", "failed");
+	decide(s, all3, 3, 1200);
+	a = state_vm_status(s, "a");
+	c = state_vm_status(s, "c");
+	print_message("fallback: a -> n%u (in flight), c -> n%u (%s)\n", a->mig.to, c->mig.to,
+		      mig_mode_name(c->mig.mode));
+	assert_int_not_equal(a->mig.to, c->mig.to);
+	state_destroy(s);
+}
+
+/* Capacity: failbacks and a start in the same step each see the resumed node empty. */
+static void test_maint_failback_overbooks(void **unused)
+{
+	cluster_state_t *s = mig_cluster(); /* nodes of 4096 MB, mem_overcommit 100% */
+
+	APPLY_OK(s, 2, "{\"op\":\"vm.want\",\"name\":\"m\",\"running\":false}");
+	decide(s, all3, 3, 500);
+	decide(s, all3, 3, 600);
+	add_big(s, "f1", 1, 2000, ",\"failback\":\"immediate\"");
+	add_big(s, "f2", 2, 2000, ",\"failback\":\"immediate\"");
+	run_on(s, "f1", 1);
+	run_on(s, "f2", 1);
+	APPLY_OK(s, 2, "{\"op\":\"settings.set\",\"settings\":{\"migrate_max_per_node\":2}}");
+	APPLY_OK(s, 2, "{\"op\":\"node.drain\",\"node\":\"n1\"}");
+	decide(s, all3, 3, 1000);
+	complete_mig(s, "f1");
+	complete_mig(s, "f2");
+	/* while n1 is away, x (3000 MB) finds no room: n2 and n3 have 2096 MB free */
+	add_big(s, "x", 3, 3000, "");
+	decide(s, all3, 3, 1100);
+	assert_int_equal(state_vm_status(s, "x")->state, VM_HA_STOPPED);
+	APPLY_OK(s, 2, "{\"op\":\"node.resume\",\"node\":\"n1\"}");
+	decide(s, all3, 3, 1200);
+	print_message("%s", mgr_log);
+	print_message("n1 gets %llu MB of 4096\n", (unsigned long long)mem_bound_for(s, 1));
+	assert_true(mem_bound_for(s, 1) <= 4096);
+	state_destroy(s);
+}
+
+/* A freeze that is not followed by the node leaving (say a quick restart) is never undone. */
+/* A freeze its node never followed by leaving does not hold the VM after a crash days later. */
+static void test_maint_frozen_sticks(void **unused)
+{
+	static const uint32_t two[] = { 2, 3 };
+	cluster_state_t *s = mig_cluster(); /* m started on n1 */
+	char err[512];
+
+	APPLY_OK(s, 1, "{\"op\":\"node.freeze\",\"node\":\"n1\",\"ms\":1000}");
+	/* n1 stays (its shutdown went another way); days later it crashes */
+	decide(s, all3, 3, 1000);
+	assert_true(state_vm_status(s, "m")->frozen);
+	decide(s, two, 2, 86400000);
+	{
+		struct op_ctx ctx = { .sender = 2, .leader = 2 };
+		json_t *op = parse("{\"op\":\"mgr.fenced\",\"id\":1,\"ok\":true,\"detail\":\"x\","
+				   "\"at_ms\":86400100}");
+
+		assert_int_equal(state_apply(s, op, &ctx, err, sizeof(err)), 0);
+		json_decref(op);
+	}
+	decide(s, two, 2, 86400200);
+	decide(s, two, 2, 86400300);
+	print_message("m: %s: %s\n", vm_ha_state_name(state_vm_status(s, "m")->state),
+		      state_vm_status(s, "m")->reason);
+	assert_int_not_equal(state_vm_status(s, "m")->state, VM_HA_FENCE);
+	state_destroy(s);
+}
+
+/* Forged or malformed maintenance ops change nothing. */
+static void test_maint_bad_input(void **unused)
+{
+	static const char *const bad[][2] = {
+		{ "2", "{\"op\":\"node.drain\",\"node\":\"n1\",\"force\":\"yes\"}" },
+		{ "2", "{\"op\":\"node.drain\",\"node\":1}" },
+		{ "2", "{\"op\":\"node.drain\"}" },
+		{ "2", "{\"op\":\"node.drain\",\"node\":\"n1\",\"x\":1}" },
+		{ "2", "{\"op\":\"node.drain\",\"node\":\"n1\",\"auto\":true}" },
+		{ "2", "{\"op\":\"node.freeze\",\"node\":\"n1\"}" },
+		{ "1", "{\"op\":\"node.freeze\",\"node\":\"n9\"}" },
+		{ "2", "{\"op\":\"node.resume\",\"node\":\"n1\"}" },
+		{ "2", "{\"op\":\"mgr.resume\",\"node\":\"n1\"}" },
+		{ "2", "{\"op\":\"mgr.held\",\"name\":\"m\",\"held\":\"x\"}" },
+		{ "1", "{\"op\":\"mgr.held\",\"name\":\"m\",\"held\":\"x\",\"home\":9}" },
+		{ "1", "{\"op\":\"mgr.held\",\"name\":\"m\",\"held\":5}" },
+		{ "1", "{\"op\":\"mgr.held\",\"name\":\"m\",\"held\":\"a\\nb\"}" },
+		{ "1", "{\"op\":\"mgr.held\",\"name\":\"zz\",\"held\":\"x\"}" },
+		{ "2", "{\"op\":\"mgr.move\",\"name\":\"m\",\"to\":\"n2\",\"mode\":\"live\",\"cause\":\"drain\"}" },
+		{ "1", "{\"op\":\"mgr.move\",\"name\":\"m\",\"to\":\"n2\",\"mode\":\"save\",\"cause\":\"drain\"}" },
+		{ "1", "{\"op\":\"mgr.move\",\"name\":\"m\",\"to\":\"n2\",\"mode\":\"live\",\"cause\":\"admin\"}" },
+		{ "1", "{\"op\":\"mgr.move\",\"name\":\"m\",\"to\":\"n1\",\"mode\":\"live\",\"cause\":\"drain\"}" },
+		{ "1", "{\"op\":\"mgr.move\",\"name\":\"m\",\"to\":\"n9\",\"mode\":\"live\",\"cause\":\"drain\"}" },
+		{ "1", "{\"op\":\"mgr.move\",\"name\":\"m\",\"mode\":\"live\",\"cause\":\"drain\"}" },
+		{ "1", "{\"op\":\"mgr.move\",\"name\":\"m\",\"to\":\"n2\",\"mode\":\"live\",\"cause\":\"drain\",\"ms\":-1}" },
+		{ "1", "{\"op\":\"mgr.move\",\"name\":\"m\",\"to\":\"n2\",\"cause\":\"drain\"}" },
+	};
+	cluster_state_t *s = mig_cluster();
+	json_t *before = state_to_json(s), *after;
+	uint64_t v = state_version(s);
+	char err[512];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = apply_text(s, (uint32_t)atoi(bad[i][0]), bad[i][1], err, sizeof(err));
+
+		print_message("%-100.100s -> %d %s\n", bad[i][1], rc, err);
+		if (!rc)
+			fail_msg("applied: %s", bad[i][1]);
+	}
+	after = state_to_json(s);
+	assert_int_equal(state_version(s), v);
+	assert_true(json_equal(before, after));
+	json_decref(before);
+	json_decref(after);
+	state_destroy(s);
+}
+
+/* The new state fields read strictly. */
+static void test_maint_state_json_strict(void **unused)
+{
+	static const char *const muts[][2] = {
+		{ "vm", "\"frozen\":\"yes\"" },  { "vm", "\"held\":5" },
+		{ "vm", "\"home\":-1" },	 { "vm", "\"home\":\"n1\"" },
+		{ "node", "\"maint_auto\":9" }, { "node", "\"drain_force\":1" },
+		{ "node", "\"drain_id\":-3" },	 { "settings", "\"drain_low\":\"warp\"" },
+		{ "settings", "\"drain_low\":5" },
+	};
+	cluster_state_t *s = mig_cluster();
+	json_t *base = state_to_json(s);
+	char err[512];
+
+	for (size_t i = 0; i < sizeof(muts) / sizeof(muts[0]); i++) {
+		json_t *j = json_deep_copy(base), *obj, *kv;
+		cluster_state_t *t = state_create();
+		char text[128];
+		const char *k;
+		json_t *v;
+
+		if (!strcmp(muts[i][0], "vm"))
+			obj = json_object_get(json_array_get(json_object_get(j, "vms"), 0), "status");
+		else if (!strcmp(muts[i][0], "node"))
+			obj = json_array_get(json_object_get(j, "nodes"), 0);
+		else
+			obj = json_object_get(j, "settings");
+		if (!obj) {
+			print_message("no %s object in the state JSON; keys:", muts[i][0]);
+			json_object_foreach(j, k, v) print_message(" %s", k);
+			print_message("\n");
+			fail();
+		}
+		snprintf(text, sizeof(text), "{%s}", muts[i][1]);
+		kv = parse(text);
+		json_object_update(obj, kv);
+		json_decref(kv);
+		print_message("%-10s %-28s -> %d %s\n", muts[i][0], muts[i][1],
+			      state_from_json(t, j, err, sizeof(err)), err);
+		err[0] = '\0';
+		assert_int_not_equal(state_from_json(t, j, err, sizeof(err)), 0);
+		json_decref(j);
+		state_destroy(t);
+	}
+	json_decref(base);
+	state_destroy(s);
+}
+
+/* mig.cause of a wrong type reads as "admin" instead of being refused. */
+static void test_maint_mig_cause_type(void **unused)
+{
+	cluster_state_t *s = mig_cluster(), *t = state_create();
+	json_t *j, *mig;
+	char err[512];
+
+	APPLY_OK(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"to\":\"n3\"}");
+	j = state_to_json(s);
+	mig = json_object_get(json_object_get(json_array_get(json_object_get(j, "vms"), 0),
+					      "status"), "mig");
+	assert_non_null(mig);
+	json_object_set_new(mig, "cause", json_integer(7));
+	print_message("cause 7 -> %d %s\n", state_from_json(t, j, err, sizeof(err)), err);
+	assert_int_not_equal(state_from_json(t, j, err, sizeof(err)), 0);
+	json_decref(j);
+	state_destroy(s);
+	state_destroy(t);
+}
+
+static void fenced_by_2(cluster_state_t *s, uint32_t id, uint64_t at)
+{
+	struct op_ctx ctx = { .sender = 2, .leader = 2 };
+	char text[256], err[512];
+	json_t *op;
+
+	snprintf(text, sizeof(text),
+		 "{\"op\":\"mgr.fenced\",\"id\":%u,\"ok\":true,\"detail\":\"x\",\"at_ms\":%llu}", id,
+		 (unsigned long long)at);
+	op = parse(text);
+	assert_int_equal(state_apply(s, op, &ctx, err, sizeof(err)), 0);
+	json_decref(op);
+}
+
+#define HELLO_N1                                                                                 \
+	"{\"op\":\"node.hello\",\"id\":1,\"name\":\"n1\",\"vcpus\":4,\"memory\":4096,"           \
+	"\"domain\":\"\",\"clearance\":\"secret\",\"watchdog_s\":0,"                             \
+	"\"mig_endpoint\":\"tcp://10.0.0.1:7790\","                                              \
+	"\"mig_key\":\"0000000000000000000000000000000000000001\"}"
+
+/* Back from a shutdown drain, n1 is stopped again before mgr.resume: its new drain is undone. */
+static void test_maint_auto_resume_undoes_new_shutdown_drain(void **unused)
+{
+	static const uint32_t two[] = { 2, 3 };
+	cluster_state_t *s = mig_cluster(); /* m on n1 */
+
+	APPLY_OK(s, 1, "{\"op\":\"node.drain\",\"node\":\"n1\",\"auto\":true}");
+	decide(s, all3, 3, 1000);
+	complete_mig(s, "m");
+	decide(s, two, 2, 1100); /* n1 left: fence pending, NODE_LEFT */
+	fenced_by_2(s, 1, 1200);
+	APPLY_OK(s, 1, HELLO_N1);
+	decide(s, all3, 3, 1300); /* online */
+	assert_int_equal(state_node_find(s, 1)->status, NODE_ONLINE);
+	/* m fails back (say failback immediate) or anything lands on it ... then n1 is stopped
+	 * again: its hvnoded sends node.drain auto before the leader's mgr.resume is applied */
+	APPLY_OK(s, 1, "{\"op\":\"node.drain\",\"node\":\"n1\",\"auto\":true}");
+	print_message("maint_auto after the second shutdown drain: %d\n",
+		      state_node_find(s, 1)->maint_auto);
+	decide(s, all3, 3, 1400);
+	print_message("%s", mgr_log);
+	assert_true(state_node_find(s, 1)->maintenance);
+	state_destroy(s);
+}
+
+/* A stale frozen flag travels with the VM: after a drain moves it, it waits for n2 instead of recovering. */
+static void test_maint_frozen_follows_migration(void **unused)
+{
+	static const uint32_t n13[] = { 1, 3 };
+	cluster_state_t *s = mig_cluster(); /* m on n1 */
+	const struct vm_status *st;
+
+	APPLY_OK(s, 1, "{\"op\":\"node.freeze\",\"node\":\"n1\"}");
+	/* n1 does not leave (the shutdown was SIGINT'd, or hvnoded restarted within a token) */
+	APPLY_OK(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"to\":\"n2\"}");
+	complete_mig(s, "m");
+	st = state_vm_status(s, "m");
+	print_message("m on n%u, frozen=%d\n", st->node, st->frozen);
+	assert_false(st->frozen);
+	(void)n13;
+	state_destroy(s);
+}
+
+/* A migration error text with a multibyte character at byte 400: the hold reason is cut inside it. */
+static void test_maint_hold_reason_utf8_cut(void **unused)
+{
+	cluster_state_t *s = mig_cluster(); /* m on n1 */
+	struct mgr_env env = { .now_ms = 2000, .members = all3, .nmembers = 3 };
+	struct mgr_result res;
+	char reason[512], op[1024];
+	int rc;
+
+	APPLY_OK(s, 2, "{\"op\":\"settings.set\",\"settings\":{\"drain_medium\":\"quick\"}}");
+	APPLY_OK(s, 2, "{\"op\":\"node.drain\",\"node\":\"n1\"}");
+	decide(s, all3, 3, 1000);
+	memset(reason, 'a', 399);
+	strcpy(reason + 399, "\xc3\xa9"); /* é, bytes 400 and 401 */
+	snprintf(op, sizeof(op),
+		 "{\"op\":\"mig.end\",\"name\":\"m\",\"id\":%llu,\"result\":\"failed\",\"reason\":\"%s\"}",
+		 (unsigned long long)state_vm_status(s, "m")->mig.id, reason);
+	APPLY_OK(s, 1, op);
+	rc = manager_step(s, &env, &res, NULL, NULL);
+	print_message("manager_step: %d\n", rc);
+	assert_int_equal(rc, 0);
+	json_decref(res.ops);
+	state_destroy(s);
+}
+
+/* Capacity: a drain's quick fallback goes where another VM of the drain is already headed. */
+static void test_maint_fallback_overbooks(void **unused)
+{
+	cluster_state_t *s = mig_cluster(); /* n1..n3, 4096 MB */
+	const struct vm_status *a, *b;
+
+	APPLY_OK(s, 1, "{\"op\":\"node.hello\",\"id\":1,\"name\":\"n1\",\"vcpus\":8,\"memory\":8192,"
+		       "\"domain\":\"\",\"clearance\":\"secret\",\"watchdog_s\":0,"
+		       "\"mig_endpoint\":\"tcp://10.0.0.1:7790\","
+		       "\"mig_key\":\"0000000000000000000000000000000000000001\"}");
+	APPLY_OK(s, 2, "{\"op\":\"vm.want\",\"name\":\"m\",\"running\":false}");
+	decide(s, all3, 3, 500);
+	decide(s, all3, 3, 600);
+	add_big(s, "A", 1, 3000, "");
+	add_big(s, "B", 2, 3000, "");
+	run_on(s, "A", 1);
+	run_on(s, "B", 1);
+	APPLY_OK(s, 2, "{\"op\":\"node.drain\",\"node\":\"n1\"}");
+	decide(s, all3, 3, 1000);
+	decide(s, all3, 3, 1100);
+	end_mig(s, "B", "failed");
+	decide(s, all3, 3, 1200);
+	a = state_vm_status(s, "A");
+	b = state_vm_status(s, "B");
+	print_message("A -> n%u (in flight), B -> n%u (%s); n%u would need %llu MB of 4096\n",
+		      a->mig.to, b->mig.to, mig_mode_name(b->mig.mode), a->mig.to,
+		      (unsigned long long)mem_bound_for(s, a->mig.to));
+	assert_true(mem_bound_for(s, a->mig.to) <= 4096);
+	state_destroy(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1292,6 +1713,18 @@ int main(void)
 		cmocka_unit_test(test_drain),
 		cmocka_unit_test(test_failback_window),
 		cmocka_unit_test(test_freeze_and_shutdown_drain),
+		cmocka_unit_test(test_maint_every_manager_op_is_mgr),
+		cmocka_unit_test(test_maint_queued_drain_migration_timeout),
+		cmocka_unit_test(test_maint_fallback_ignores_inflight_target),
+		cmocka_unit_test(test_maint_failback_overbooks),
+		cmocka_unit_test(test_maint_frozen_sticks),
+		cmocka_unit_test(test_maint_bad_input),
+		cmocka_unit_test(test_maint_state_json_strict),
+		cmocka_unit_test(test_maint_mig_cause_type),
+		cmocka_unit_test(test_maint_auto_resume_undoes_new_shutdown_drain),
+		cmocka_unit_test(test_maint_frozen_follows_migration),
+		cmocka_unit_test(test_maint_hold_reason_utf8_cut),
+		cmocka_unit_test(test_maint_fallback_overbooks),
 	};
 
 	return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
