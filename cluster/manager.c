@@ -90,8 +90,21 @@ static bool was_started(const uint64_t *ids, size_t n, uint64_t id)
 }
 
 /*
+ * A running migration takes too long: counted from its start, not from when
+ * it was asked, since a queued one may wait long for a slot (a drain of many
+ * VMs). A state from before started_ms counts from the request.
+ */
+static bool timed_out(const struct step *x, const struct vm_migration *m)
+{
+	uint64_t since = m->started_ms ? m->started_ms : m->asked_ms;
+
+	return m->phase == MIG_RUNNING && since && x->env->now_ms > since &&
+	       x->env->now_ms - since > (uint64_t)state_settings(x->s)->mig_timeout_s * 1000;
+}
+
+/*
  * Queued migrations start when both nodes have a free slot (oldest first: the
- * lowest id); one whose node left, or that takes too long, ends failed (the
+ * lowest id); one whose node left, or that runs too long, ends failed (the
  * source then cancels and the VM goes on running there).
  */
 static void decide_migrations(struct step *x)
@@ -126,8 +139,8 @@ static void decide_migrations(struct step *x)
 			break;
 		say(x, "vm %s: migration %" PRIu64 " (%s, %s -> %s) starts", best->name, bm->id,
 		    mig_mode_name(bm->mode), node_name(x->s, bm->from), node_name(x->s, bm->to));
-		emit(x, json_pack("{s:s,s:s,s:I}", "op", "mgr.mig", "name", best->name, "id",
-				  (json_int_t)bm->id));
+		emit(x, json_pack("{s:s,s:s,s:I,s:I}", "op", "mgr.mig", "name", best->name, "id",
+				  (json_int_t)bm->id, "ms", (json_int_t)x->env->now_ms));
 		ids[nstarted / 2] = bm->id;
 		started[nstarted++] = bm->from;
 		started[nstarted++] = bm->to;
@@ -142,8 +155,7 @@ static void decide_migrations(struct step *x)
 			snprintf(why, sizeof(why), "node %s is not online",
 				 node_name(x->s, !m->to || node_up(x, m->to) ? m->from : m->to));
 			mig_end(x, def, m, why);
-		} else if (m->asked_ms && x->env->now_ms > m->asked_ms &&
-			   x->env->now_ms - m->asked_ms > (uint64_t)cs->mig_timeout_s * 1000) {
+		} else if (timed_out(x, m)) {
 			snprintf(why, sizeof(why), "timed out after %u s (settings: migrate_timeout_s)",
 				 cs->mig_timeout_s);
 			mig_end(x, def, m, why);

@@ -525,17 +525,21 @@ int op_mig_end(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, c
 	return 0;
 }
 
-/* mgr.mig {name, id}: the leader starts a queued migration (both nodes have a slot). */
+/*
+ * mgr.mig {name, id, ms}: the leader starts a queued migration (both nodes
+ * have a slot) at @ms on its clock; its timeout counts from then.
+ */
 int op_mgr_mig(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "op", "req", "name", "id", NULL };
+	static const char *const keys[] = { "op", "req", "name", "id", "ms", NULL };
 	const struct vm_def *def;
 	struct vm_status *st;
-	uint64_t id = 0;
+	uint64_t id = 0, ms = 0;
 	int rc;
 
 	rc = jv_check_keys(op, keys, "mgr.mig", err, errlen);
 	rc = rc ?: jv_u64(op, "id", &id, err, errlen);
+	rc = rc ?: jv_u64(op, "ms", &ms, err, errlen);
 	if (rc)
 		return rc;
 	def = ops_named_vm(s, op, err, errlen);
@@ -546,6 +550,7 @@ int op_mgr_mig(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 		return jv_fail(err, errlen, "vm %s: migration %" PRIu64 " is not queued", def->name,
 			       id);
 	st->mig.phase = MIG_RUNNING;
+	st->mig.started_ms = ms;
 	state_bump(s);
 	return 0;
 }

@@ -101,6 +101,7 @@ struct vm_migration {
 	uint32_t from, to;
 	bool cancel;		/* an admin asked to cancel: the source stops it */
 	uint64_t asked_ms;	/* the requester's clock */
+	uint64_t started_ms;	/* the leader's clock when it started (mgr.mig); 0 queued */
 	enum mig_cause cause;
 	struct mig_progress progress;
 };

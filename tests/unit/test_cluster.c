@@ -1161,6 +1161,42 @@ static void test_drain(void **unused)
 	state_destroy(s);
 }
 
+/* The timeout counts from a migration's start: a long wait in the queue is no failure. */
+static void test_migration_timeout_from_start(void **unused)
+{
+	cluster_state_t *s = mig_cluster(); /* m started on n1 */
+	const struct vm_status *q;
+
+	add_def(s, "q", 1, "");
+	run_on(s, "q", 1);
+	APPLY_OK(s, 2, "{\"op\":\"settings.set\",\"settings\":{\"migrate_max_per_node\":1,"
+		       "\"migrate_timeout_s\":10}}");
+	APPLY_OK(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"to\":\"n2\",\"ms\":1000}");
+	APPLY_OK(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"q\",\"to\":\"n3\",\"ms\":1000}");
+	decide(s, all3, 3, 1000);
+	assert_int_equal(state_vm_status(s, "m")->mig.phase, MIG_RUNNING);
+	assert_int_equal(state_vm_status(s, "m")->mig.started_ms, 1000);
+	assert_int_equal(state_vm_status(s, "q")->mig.phase, MIG_QUEUED);
+	/* m takes 9 s; q waited 19 s in the queue when its slot frees: it starts */
+	decide(s, all3, 3, 10000);
+	assert_int_equal(state_vm_status(s, "m")->mig.phase, MIG_RUNNING);
+	complete_mig(s, "m");
+	decide(s, all3, 3, 20000);
+	q = state_vm_status(s, "q");
+	assert_int_equal(q->mig.phase, MIG_RUNNING);
+	assert_int_equal(q->mig.started_ms, 20000);
+	assert_null(strstr(mgr_log, "timed out"));
+	/* 10 s after its start it is still in time; past that it ends */
+	decide(s, all3, 3, 30000);
+	assert_int_equal(state_vm_status(s, "q")->mig.phase, MIG_RUNNING);
+	decide(s, all3, 3, 30001);
+	q = state_vm_status(s, "q");
+	assert_int_equal(q->mig.id, 0);
+	assert_int_equal(q->mig_last.result, MIG_FAILED);
+	assert_non_null(strstr(q->mig_last.reason, "timed out after 10 s"));
+	state_destroy(s);
+}
+
 static void test_failback_window(void **unused)
 {
 	cluster_state_t *s = mig_cluster();
@@ -1290,6 +1326,7 @@ int main(void)
 		cmocka_unit_test(test_migration_ends_before_handoff),
 		cmocka_unit_test(test_save_restore_ops),
 		cmocka_unit_test(test_drain),
+		cmocka_unit_test(test_migration_timeout_from_start),
 		cmocka_unit_test(test_failback_window),
 		cmocka_unit_test(test_freeze_and_shutdown_drain),
 	};
