@@ -1111,6 +1111,8 @@ static void test_drain(void **unused)
 	st = state_vm_status(s, "pin");
 	assert_int_equal(st->mig.id, 0);
 	assert_non_null(strstr(st->held, "cannot be placed"));
+	/* n1 is named as the node it leaves, not as one it may not run on */
+	assert_non_null(strstr(st->held, "n1: the node it leaves; n2, n3: not among its possible"));
 	assert_non_null(strstr(mgr_log, "vm pin: drain of node n1: stays there"));
 	/* at most migrate_max_per_node start at once on n1 */
 	decide(s, all3, 3, 1100);
