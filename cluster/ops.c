@@ -585,11 +585,12 @@ static int op_mgr_vm(cluster_state_t *s, const json_t *op, char *err, size_t err
 	if (n.node && !state_node_find(s, n.node))
 		return jv_fail(err, errlen, "vm %s: node %u is not a node of the cluster",
 			       def->name, n.node);
-	if (n.state == VM_HA_STARTING || n.state == VM_HA_STOPPED || n.state == VM_HA_ERROR) {
+	if (n.state == VM_HA_STARTING || n.state == VM_HA_STOPPED || n.state == VM_HA_ERROR)
 		n.frozen = false;
-		if (n.node != st->node || n.state != VM_HA_STARTING)
-			n.held[0] = '\0';
-	}
+	/* held says why it stays on its node: not once it is off it (fence, recovery...) */
+	if (n.node != st->node || (n.state != VM_HA_STARTING && n.state != VM_HA_STARTED &&
+				   n.state != VM_HA_STOPPING))
+		n.held[0] = '\0';
 	*st = n;
 	state_bump(s);
 	return 0;

@@ -1163,6 +1163,24 @@ static void test_drain(void **unused)
 	state_destroy(s);
 }
 
+/* A held VM whose node leaves is no longer held there (hvctl vm show said "stays"). */
+static void test_held_cleared_off_node(void **unused)
+{
+	static const uint32_t two[] = { 2, 3 };
+	cluster_state_t *s = mig_cluster();
+
+	add_def(s, "pin", 3, ",\"possible\":[\"n1\"]");
+	run_on(s, "pin", 1);
+	APPLY_OK(s, 2, "{\"op\":\"node.drain\",\"node\":\"n1\"}");
+	decide(s, all3, 3, 1000);
+	assert_non_null(strstr(state_vm_status(s, "pin")->held, "cannot be placed"));
+	decide(s, two, 2, 1100);
+	decide(s, two, 2, 1200);
+	assert_int_equal(state_vm_status(s, "pin")->state, VM_HA_FENCE);
+	assert_string_equal(state_vm_status(s, "pin")->held, "");
+	state_destroy(s);
+}
+
 /* The timeout counts from a migration's start: a long wait in the queue is no failure. */
 static void test_migration_timeout_from_start(void **unused)
 {
@@ -1328,6 +1346,7 @@ int main(void)
 		cmocka_unit_test(test_migration_ends_before_handoff),
 		cmocka_unit_test(test_save_restore_ops),
 		cmocka_unit_test(test_drain),
+		cmocka_unit_test(test_held_cleared_off_node),
 		cmocka_unit_test(test_migration_timeout_from_start),
 		cmocka_unit_test(test_failback_window),
 		cmocka_unit_test(test_freeze_and_shutdown_drain),
