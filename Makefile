@@ -192,6 +192,7 @@ BENCHES		+= tests/bench/bench_placement
 
 # The manager's scenario simulator: the pure cluster code and nothing else.
 SIM_OBJS	+= tests/sim/hvsim.o
+SIM_OBJS	+= tests/sim/simmaint.o
 SIM_OBJS	+= cluster/state.o
 SIM_OBJS	+= cluster/ops.o
 SIM_OBJS	+= cluster/ops_mig.o

@@ -92,8 +92,21 @@ static bool was_started(const uint64_t *ids, size_t n, uint64_t id)
 }
 
 /*
+ * A running migration takes too long: counted from its start, not from when
+ * it was asked, since a queued one may wait long for a slot (a drain of many
+ * VMs). A state from before started_ms counts from the request.
+ */
+static bool timed_out(const struct step *x, const struct vm_migration *m)
+{
+	uint64_t since = m->started_ms ? m->started_ms : m->asked_ms;
+
+	return m->phase == MIG_RUNNING && since && x->env->now_ms > since &&
+	       x->env->now_ms - since > (uint64_t)state_settings(x->s)->mig_timeout_s * 1000;
+}
+
+/*
  * Queued migrations start when both nodes have a free slot (oldest first: the
- * lowest id); one whose node left, or that takes too long, ends failed (the
+ * lowest id); one whose node left, or that runs too long, ends failed (the
  * source then cancels and the VM goes on running there).
  */
 static void decide_migrations(struct step *x)
@@ -144,9 +157,7 @@ static void decide_migrations(struct step *x)
 			snprintf(why, sizeof(why), "node %s is not online",
 				 node_name(x->s, !m->to || node_up(x, m->to) ? m->from : m->to));
 			mig_end(x, def, m, why);
-		} else if (m->phase == MIG_RUNNING && m->asked_ms && x->env->now_ms > m->asked_ms &&
-			   x->env->now_ms - m->asked_ms > (uint64_t)cs->mig_timeout_s * 1000) {
-			/* running that long (asked_ms is its start; a queued one waits for a slot) */
+		} else if (timed_out(x, m)) {
 			snprintf(why, sizeof(why), "timed out after %u s (settings: migrate_timeout_s)",
 				 cs->mig_timeout_s);
 			mig_end(x, def, m, why);

@@ -588,8 +588,9 @@ static int op_mgr_vm(cluster_state_t *s, const json_t *op, char *err, size_t err
 	/* frozen: only while it waits (fence) for the node that froze it */
 	if (n.state != VM_HA_FENCE)
 		n.frozen = false;
-	if (n.state == VM_HA_STOPPED || n.state == VM_HA_ERROR ||
-	    (n.state == VM_HA_STARTING && n.node != st->node))
+	/* held says why it stays on its node: not once it is off it (fence, recovery...) */
+	if (n.node != st->node || (n.state != VM_HA_STARTING && n.state != VM_HA_STARTED &&
+				   n.state != VM_HA_STOPPING))
 		n.held[0] = '\0';
 	*st = n;
 	state_bump(s);

@@ -553,7 +553,7 @@ int op_mig_end(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, c
 
 /*
  * mgr.mig {name, id, ms}: the leader starts a queued migration (both nodes
- * have a slot); from @ms (the leader's clock) on, migrate_timeout_s counts.
+ * have a slot) at @ms on its clock; its timeout counts from then.
  */
 int op_mgr_mig(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 {
@@ -576,8 +576,7 @@ int op_mgr_mig(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 		return jv_fail(err, errlen, "vm %s: migration %" PRIu64 " is not queued", def->name,
 			       id);
 	st->mig.phase = MIG_RUNNING;
-	if (ms)
-		st->mig.asked_ms = ms;
+	st->mig.started_ms = ms;
 	state_bump(s);
 	return 0;
 }

@@ -1576,6 +1576,18 @@ static void next_part(struct text *t, size_t start)
 		text_add(t, "; ");
 }
 
+/* Whether node @n is the one a VM of unit @un moves away from (pl_vm.leaving). */
+static bool unit_leaves(const struct ctx *c, const struct unit *un, int n)
+{
+	for (int i = 0; i < un->count; i++) {
+		const char *l = vm_of(c, c->umem[un->first + i])->leaving;
+
+		if (l && !strcmp(l, node_name(c, n)))
+			return true;
+	}
+	return false;
+}
+
 /*
  * Why no node fits: per node the first hard constraint it breaks, grouped by
  * constraint, rules first. The node lists are short: the first names (the
@@ -1586,6 +1598,7 @@ static void explain_unplaced(struct ctx *c, const struct ueval *ev, char *buf, s
 	const struct unit *un = &c->unit[ev->u];
 	const int *mem = c->umem + un->first;
 	struct nlist unusable = { 0 }, impossible = { 0 }, uncleared = { 0 }, full = { 0 };
+	struct nlist left = { 0 };
 	struct text t;
 	int nhits = 0, rid = NONE;
 	size_t start;
@@ -1629,7 +1642,7 @@ static void explain_unplaced(struct ctx *c, const struct ueval *ev, char *buf, s
 			nlist_add(&unusable, n);
 			break;
 		case C_POSSIBLE:
-			nlist_add(&impossible, n);
+			nlist_add(unit_leaves(c, un, n) ? &left : &impossible, n);
 			break;
 		case C_CLEARANCE:
 			nlist_add(&uncleared, n);
@@ -1659,6 +1672,10 @@ static void explain_unplaced(struct ctx *c, const struct ueval *ev, char *buf, s
 	if (unusable.n) {
 		next_part(&t, start);
 		nlist_say(c, &t, &unusable, "not usable", "");
+	}
+	if (left.n) {
+		next_part(&t, start);
+		nlist_say(c, &t, &left, "the node it leaves", "");
 	}
 	if (impossible.n) {
 		next_part(&t, start);

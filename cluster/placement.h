@@ -55,6 +55,12 @@ struct pl_vm {
 	size_t npreferred;
 	const char *const *possible; /* node names (hard); none = any node */
 	size_t npossible;
+	/*
+	 * NULL, or the node it moves away from (a drain, a move after failures),
+	 * which the caller left out of possible: a reason names it so, not as
+	 * "not among its possible nodes".
+	 */
+	const char *leaving;
 };
 
 struct pl_rule {

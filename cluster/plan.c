@@ -41,6 +41,7 @@ static int fill_vm(const cluster_state_t *s, struct plan_buf *b, size_t i,
 {
 	const struct vm_def *def = state_vm_at(s, i);
 	const struct vm_status *st = state_vm_status(s, def->name);
+	const struct node_info *away = req->avoid ? state_node_find(s, req->avoid) : NULL;
 	struct pl_vm *v = &b->vms[i];
 	size_t nn = state_node_count(s);
 	const char **p;
@@ -73,6 +74,7 @@ static int fill_vm(const cluster_state_t *s, struct plan_buf *b, size_t i,
 		p[k] = def->preferred[k];
 	v->preferred = p;
 	v->npreferred = def->npreferred;
+	v->leaving = away ? away->name : NULL;
 	if (!req->avoid && !req->only && !def->npossible)
 		return 0;
 	/* possible nodes: the definition's (or every node), less the one to avoid */

@@ -100,7 +100,8 @@ struct vm_migration {
 	enum mig_phase phase;
 	uint32_t from, to;
 	bool cancel;		/* an admin asked to cancel: the source stops it */
-	uint64_t asked_ms;	/* asked (the requester's clock), then started (mgr.mig: the leader's) */
+	uint64_t asked_ms;	/* the requester's clock */
+	uint64_t started_ms;	/* the leader's clock when it started (mgr.mig); 0 queued */
 	enum mig_cause cause;
 	struct mig_progress progress;
 };

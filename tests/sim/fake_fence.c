@@ -133,6 +133,19 @@ void fake_lun_take(const char *url, uint64_t key)
 	l->holder = key;
 }
 
+void fake_lun_release(const char *url, uint64_t key)
+{
+	struct fake_lun *l = lun_get(url);
+	unsigned int kept = 0;
+
+	for (unsigned int i = 0; i < l->nkeys; i++)
+		if (l->keys[i] != key)
+			l->keys[kept++] = l->keys[i];
+	l->nkeys = kept;
+	if (l->holder == key)
+		l->holder = 0;
+}
+
 bool fake_lun_has_key(const char *url, uint64_t key)
 {
 	struct fake_lun *l = lun_get(url);

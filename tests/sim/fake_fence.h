@@ -30,6 +30,8 @@ void fake_fence_storage_fail(uint64_t key, unsigned int count);
 
 /* @key takes @url over: it is the one key registered there, and holds the reservation. */
 void fake_lun_take(const char *url, uint64_t key);
+/* @key leaves @url (a migration's source after its QEMU stopped): unregistered, released. */
+void fake_lun_release(const char *url, uint64_t key);
 /* Whether @key is registered on @url. */
 bool fake_lun_has_key(const char *url, uint64_t key);
 

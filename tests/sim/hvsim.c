@@ -6,6 +6,8 @@
  * real daemon does (node/cluster.c): nodes with power and network, the agent
  * of each node (hello, start, stop, report, stop on quorum loss), the leader
  * (runs the manager, fences), corosync (membership, quorum, total order).
+ * Planned maintenance (migrations as the agents carry them out, hvnoded's
+ * clean stop, drains) is in simmaint.c.
  *
  * Model, step by step (one step every STEP_MS virtual ms):
  *   1. membership: the powered-on, connected nodes; quorate iff more than half
@@ -23,7 +25,9 @@
  *      again only once its previous decisions are applied (as node/cluster.c).
  *   4. invariants: a VM runs (starting or running, not fenced) on at most one
  *      node; a VM is never started while another node runs it or while the
- *      node it last ran on is fence-pending.
+ *      node it last ran on is fence-pending; a VM handed off by a migration's
+ *      source no longer runs there; no node has more migrations in flight
+ *      than migrate_max_per_node.
  * Script commands run between steps; `wait MS` runs MS/STEP_MS steps.
  *
  * The log (stdout) holds only virtual times and names, so it is the same on
@@ -46,109 +50,11 @@
 #include "../../cluster/state.h"
 #include "../../fencing/fence.h"
 #include "fake_fence.h"
+#include "sim.h"
 
-#define STEP_MS 100
-#define SIM_MAX_NODES 32
-#define SIM_MAX_VMS 128
 #define MAX_TOKENS 32
 
-enum run_phase {
-	RUN_STARTING, /* QEMU is up, the guest boots: it may already write */
-	RUN_RUNNING,
-};
-
-/* One VM process on one node. */
-struct run {
-	bool used;
-	enum run_phase phase;
-	uint64_t epoch;
-	uint64_t ready_ms;
-	bool fenced; /* the node's key was preempted: it cannot write any more */
-};
-
-/* What the agent of a node remembers per VM (node/cluster.c's struct reported). */
-struct agent_vm {
-	uint64_t rep_epoch;
-	enum vm_event rep_event;
-	uint64_t start_epoch; /* the epoch a start was issued for */
-	enum vm_event gone;   /* QEMU exited: to report (for gone_epoch) */
-	uint64_t gone_epoch;
-	char gone_reason[128];
-};
-
-struct simnode {
-	uint32_t id;
-	char name[16];
-	unsigned int vcpus;
-	uint64_t memory_mb;
-	char domain[VM_NAME_MAX + 1];
-	char clearance[16];
-	bool power, connected;
-	bool missed; /* powered off or cut off since the last membership */
-	unsigned int fence_fail;
-	unsigned int watchdog_s; /* sent in its hello */
-	/* the agent */
-	bool quorate;
-	bool was_quorate; /* since it was powered on */
-	uint64_t quorum_lost_ms;
-	bool lost_quorum;
-	bool hello_sent;
-	struct run runs[SIM_MAX_VMS];
-	struct agent_vm av[SIM_MAX_VMS];
-	/* a fence of this node by the leader */
-	bool fencing;	     /* job running or its result not yet delivered */
-	bool fence_reported; /* result sent */
-	uint32_t fence_by;
-	uint64_t fence_done_ms;
-	uint64_t fence_retry_ms;
-	uint64_t fence_backoff_ms; /* the delay after the last failure (levels model) */
-	struct fence_target *ft;   /* the job's target, copied at its start */
-};
-
-struct simvm {
-	char name[VM_NAME_MAX + 1];
-	unsigned int fail_starts;
-	uint32_t last_host; /* the node it last started on, until a report or a fence ends it */
-};
-
-struct qop {
-	uint32_t sender;
-	uint64_t due; /* delivered at the end of the step of this time */
-	json_t *op;
-};
-
-struct sim {
-	cluster_state_t *st;
-	uint64_t now;
-	struct simnode nodes[SIM_MAX_NODES];
-	size_t nnodes;
-	struct simvm vms[SIM_MAX_VMS];
-	size_t nvms;
-	struct qop *queue;
-	size_t nqueue, qcap;
-	uint32_t members[SIM_MAX_NODES];
-	size_t nmembers;
-	bool quorate;
-	uint32_t leader;
-	char last_membership[256];
-	unsigned int uuid_seq;
-	/* settings of the simulated world (the cluster's own are in the state) */
-	uint64_t start_ms, fence_ms, fence_retry_ms, fence_retry_max_ms, quorum_loss_ms, lag_ms;
-	bool agent_reports_lost;
-	/*
-	 * The fencing-levels model: switched on by the first fencing command
-	 * (device, level, ...). The fence log line then carries fence_run's
-	 * detail and failed fences are retried with backoff, like node/cluster.c;
-	 * without it the short line and constant retry of the former abstract
-	 * model stay (fence_run decides in both).
-	 */
-	bool fence_levels;
-	unsigned int ok, failed;
-	const char *script;
-	unsigned int line;
-};
-
-__attribute__((format(printf, 2, 3))) static void say(struct sim *s, const char *fmt, ...)
+void sim_say(struct sim *s, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -159,8 +65,7 @@ __attribute__((format(printf, 2, 3))) static void say(struct sim *s, const char 
 	putchar('\n');
 }
 
-__attribute__((format(printf, 2, 3), noreturn)) static void script_error(struct sim *s,
-									  const char *fmt, ...)
+void sim_script_error(struct sim *s, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -173,8 +78,7 @@ __attribute__((format(printf, 2, 3), noreturn)) static void script_error(struct 
 	exit(2);
 }
 
-__attribute__((format(printf, 2, 3), noreturn)) static void violated(struct sim *s,
-								      const char *fmt, ...)
+void sim_violated(struct sim *s, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -189,22 +93,22 @@ __attribute__((format(printf, 2, 3), noreturn)) static void violated(struct sim 
 
 /* --- lookups ------------------------------------------------------------------- */
 
-static struct simnode *node_by_id(struct sim *s, uint32_t id)
+struct simnode *sim_node_by_id(struct sim *s, uint32_t id)
 {
 	return id >= 1 && id <= s->nnodes ? &s->nodes[id - 1] : NULL;
 }
 
-static struct simnode *node_arg(struct sim *s, const char *name)
+struct simnode *sim_node_arg(struct sim *s, const char *name)
 {
 	for (size_t i = 0; i < s->nnodes; i++)
 		if (!strcmp(s->nodes[i].name, name))
 			return &s->nodes[i];
-	script_error(s, "no node '%s'", name);
+	sim_script_error(s, "no node '%s'", name);
 }
 
-static const char *id_name(struct sim *s, uint32_t id)
+const char *sim_id_name(struct sim *s, uint32_t id)
 {
-	struct simnode *n = node_by_id(s, id);
+	struct simnode *n = sim_node_by_id(s, id);
 
 	return n ? n->name : "none";
 }
@@ -217,16 +121,16 @@ static int vm_index(struct sim *s, const char *name)
 	return -1;
 }
 
-static int vm_arg(struct sim *s, const char *name)
+int sim_vm_arg(struct sim *s, const char *name)
 {
 	int v = vm_index(s, name);
 
 	if (v < 0)
-		script_error(s, "no vm '%s' (declare it with `vm`)", name);
+		sim_script_error(s, "no vm '%s' (declare it with `vm`)", name);
 	return v;
 }
 
-static bool is_member(struct sim *s, uint32_t id)
+bool sim_is_member(struct sim *s, uint32_t id)
 {
 	for (size_t i = 0; i < s->nmembers; i++)
 		if (s->members[i] == id)
@@ -248,7 +152,7 @@ static struct simnode *live_run_elsewhere(struct sim *s, int v, uint32_t except)
 
 /* --- the op queue (CPG agreed order) ---------------------------------------------- */
 
-static void send_op(struct sim *s, uint32_t sender, json_t *op)
+void sim_send_op(struct sim *s, uint32_t sender, json_t *op)
 {
 	if (!op) {
 		fprintf(stderr, "hvsim: out of memory\n");
@@ -269,7 +173,8 @@ static void after_apply(struct sim *s, const struct qop *q, int rc)
 {
 	const char *name = json_string_value(json_object_get(q->op, "op"));
 	const char *event = json_string_value(json_object_get(q->op, "event"));
-	struct simnode *n = node_by_id(s, (uint32_t)json_integer_value(json_object_get(q->op, "id")));
+	struct simnode *n =
+		sim_node_by_id(s, (uint32_t)json_integer_value(json_object_get(q->op, "id")));
 	int v;
 
 	if (!name)
@@ -283,6 +188,9 @@ static void after_apply(struct sim *s, const struct qop *q, int rc)
 	v = vm_index(s, json_string_value(json_object_get(q->op, "name")) ?: "");
 	if (!strcmp(name, "vm.report") && !rc && v >= 0 && event && strcmp(event, "running") &&
 	    s->vms[v].last_host == q->sender)
+		s->vms[v].last_host = 0;
+	/* ... or that its source handed it over (its QEMU is gone, its LUNs released) */
+	if (!strcmp(name, "mig.handoff") && !rc && v >= 0 && s->vms[v].last_host == q->sender)
 		s->vms[v].last_host = 0;
 }
 
@@ -302,9 +210,9 @@ static void deliver(struct sim *s)
 			s->queue[kept++] = *q;
 			continue;
 		}
-		if (!is_member(s, q->sender) || !s->quorate) {
-			say(s, "dropped %s from %s: not in the quorate membership", name,
-			    id_name(s, q->sender));
+		if (!sim_is_member(s, q->sender) || !s->quorate) {
+			sim_say(s, "dropped %s from %s: not in the quorate membership", name,
+				sim_id_name(s, q->sender));
 			after_apply(s, q, -ENOTCONN);
 			json_decref(q->op);
 			continue;
@@ -312,7 +220,7 @@ static void deliver(struct sim *s)
 		ctx.sender = q->sender;
 		rc = state_apply(s->st, q->op, &ctx, err, sizeof(err));
 		if (rc)
-			say(s, "refused %s from %s: %s", name, id_name(s, q->sender), err);
+			sim_say(s, "refused %s from %s: %s", name, sim_id_name(s, q->sender), err);
 		after_apply(s, q, rc);
 		json_decref(q->op);
 	}
@@ -349,19 +257,19 @@ static void compute_membership(struct sim *s)
 	s->quorate = s->nmembers * 2 > s->nnodes;
 	s->leader = s->quorate && s->nmembers ? s->members[0] : 0;
 	for (size_t i = 0; i < s->nnodes; i++)
-		s->nodes[i].quorate = s->quorate && is_member(s, s->nodes[i].id);
+		s->nodes[i].quorate = s->quorate && sim_is_member(s, s->nodes[i].id);
 	len += (size_t)snprintf(text + len, sizeof(text) - len, "membership:");
 	for (size_t i = 0; i < s->nmembers && len < sizeof(text); i++)
 		len += (size_t)snprintf(text + len, sizeof(text) - len, " %s",
-					id_name(s, s->members[i]));
+					sim_id_name(s, s->members[i]));
 	if (len < sizeof(text) && s->quorate)
 		snprintf(text + len, sizeof(text) - len, " (quorate, leader %s)",
-			 id_name(s, s->leader));
+			 sim_id_name(s, s->leader));
 	else if (len < sizeof(text))
 		snprintf(text + len, sizeof(text) - len, "%s(not quorate: %zu of %zu nodes)",
 			 s->nmembers ? " " : " none ", s->nmembers, s->nnodes);
 	if (strcmp(text, s->last_membership)) {
-		say(s, "%s", text);
+		sim_say(s, "%s", text);
 		snprintf(s->last_membership, sizeof(s->last_membership), "%s", text);
 	}
 }
@@ -369,7 +277,7 @@ static void compute_membership(struct sim *s)
 /* --- the node agent (node/cluster.c) ------------------------------------------------- */
 
 /* The reservation key of node @id (storage_node_key() of a cluster named "sim"). */
-static uint64_t node_key(uint32_t id)
+uint64_t sim_node_key(uint32_t id)
 {
 	return 0x73696d0000000000ULL | id;
 }
@@ -382,7 +290,7 @@ static void take_luns(struct sim *s, struct simnode *n, int v)
 	if (!def || !def->fence_storage)
 		return; /* no persistent reservation at all */
 	for (size_t k = 0; k < def->ndisks; k++)
-		fake_lun_take(def->disks[k].url, node_key(n->id));
+		fake_lun_take(def->disks[k].url, sim_node_key(n->id));
 }
 
 /* Whether the process of @v on @n can no longer write: its key is gone from its LUNs. */
@@ -393,13 +301,13 @@ static bool luns_fenced(struct sim *s, struct simnode *n, int v)
 	if (!def || !def->fence_storage || !def->ndisks)
 		return false;
 	for (size_t k = 0; k < def->ndisks; k++)
-		if (fake_lun_has_key(def->disks[k].url, node_key(n->id)))
+		if (fake_lun_has_key(def->disks[k].url, sim_node_key(n->id)))
 			return false;
 	return true;
 }
 
-static void report(struct sim *s, struct simnode *n, int v, uint64_t epoch, enum vm_event ev,
-		   const char *reason)
+void sim_report(struct sim *s, struct simnode *n, int v, uint64_t epoch, enum vm_event ev,
+		const char *reason)
 {
 	struct agent_vm *a = &n->av[v];
 
@@ -407,10 +315,10 @@ static void report(struct sim *s, struct simnode *n, int v, uint64_t epoch, enum
 		return;
 	a->rep_epoch = epoch;
 	a->rep_event = ev;
-	send_op(s, n->id,
-		json_pack("{s:s,s:s,s:I,s:s,s:s}", "op", "vm.report", "name", s->vms[v].name,
-			  "epoch", (json_int_t)epoch, "event", vm_event_name(ev), "reason",
-			  reason ? reason : ""));
+	sim_send_op(s, n->id,
+		    json_pack("{s:s,s:s,s:I,s:s,s:s}", "op", "vm.report", "name", s->vms[v].name,
+			      "epoch", (json_int_t)epoch, "event", vm_event_name(ev), "reason",
+			      reason ? reason : ""));
 }
 
 /* The status of @v when it is assigned to @n, else NULL. */
@@ -421,12 +329,12 @@ static const struct vm_status *mine(struct sim *s, struct simnode *n, int v)
 	return st && st->node == n->id ? st : NULL;
 }
 
-static void run_stop(struct sim *s, struct simnode *n, int v, const char *why)
+void sim_run_stop(struct sim *s, struct simnode *n, int v, const char *why)
 {
 	struct run *r = &n->runs[v];
 
-	say(s, "%s: vm %s stopped (epoch %" PRIu64 "%s): %s", n->name, s->vms[v].name, r->epoch,
-	    r->fenced ? ", fenced" : "", why);
+	sim_say(s, "%s: vm %s stopped (epoch %" PRIu64 "%s): %s", n->name, s->vms[v].name, r->epoch,
+		r->fenced ? ", fenced" : "", why);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -436,7 +344,7 @@ static void agent_lost_quorum(struct sim *s, struct simnode *n)
 		n->lost_quorum = true;
 		n->quorum_lost_ms = s->now;
 		if (n->was_quorate)
-			say(s, "%s: lost quorum", n->name);
+			sim_say(s, "%s: lost quorum", n->name);
 	}
 	n->hello_sent = false;
 	/* what died meanwhile cannot be reported (node/cluster.c's report fails unsynced) */
@@ -444,9 +352,14 @@ static void agent_lost_quorum(struct sim *s, struct simnode *n)
 		n->av[v].gone = VM_EVENT_NONE;
 	if (s->now - n->quorum_lost_ms < s->quorum_loss_ms)
 		return;
-	for (size_t v = 0; v < s->nvms; v++)
-		if (n->runs[v].used)
-			run_stop(s, n, (int)v, "this node lost quorum");
+	for (size_t v = 0; v < s->nvms; v++) {
+		if (!n->runs[v].used)
+			continue;
+		sim_run_stop(s, n, (int)v, "this node lost quorum");
+		/* its migration's stream broke; the mig.end cannot be sent now */
+		n->av[v].mig_id = 0;
+		n->av[v].mig_done = n->av[v].handed_off = false;
+	}
 }
 
 /* Boot progress, and what died since the last step: reported for the current epoch only. */
@@ -459,15 +372,16 @@ static void agent_progress(struct sim *s, struct simnode *n)
 
 		if (a->gone != VM_EVENT_NONE) {
 			if (st && st->epoch == a->gone_epoch)
-				report(s, n, (int)v, a->gone_epoch, a->gone, a->gone_reason);
+				sim_report(s, n, (int)v, a->gone_epoch, a->gone, a->gone_reason);
 			a->gone = VM_EVENT_NONE;
 		}
 		if (!r->used || r->phase != RUN_STARTING || s->now < r->ready_ms)
 			continue;
 		r->phase = RUN_RUNNING;
-		say(s, "%s: vm %s running (epoch %" PRIu64 ")", n->name, s->vms[v].name, r->epoch);
+		sim_say(s, "%s: vm %s running (epoch %" PRIu64 ")", n->name, s->vms[v].name,
+			r->epoch);
 		if (st && st->epoch == r->epoch)
-			report(s, n, (int)v, r->epoch, VM_EVENT_RUNNING, NULL);
+			sim_report(s, n, (int)v, r->epoch, VM_EVENT_RUNNING, NULL);
 	}
 }
 
@@ -494,10 +408,10 @@ static bool agent_stop_strays(struct sim *s, struct simnode *n)
 			snprintf(why, sizeof(why), "leftover: the vm was deleted");
 		else
 			snprintf(why, sizeof(why), "leftover: it is %s on %s (epoch %" PRIu64 ")",
-				 vm_ha_state_name(st->state), id_name(s, st->node), st->epoch);
-		run_stop(s, n, (int)v, why);
+				 vm_ha_state_name(st->state), sim_id_name(s, st->node), st->epoch);
+		sim_run_stop(s, n, (int)v, why);
 		if (mine(s, n, (int)v) && st->epoch == epoch)
-			report(s, n, (int)v, epoch, VM_EVENT_STOPPED, NULL);
+			sim_report(s, n, (int)v, epoch, VM_EVENT_STOPPED, NULL);
 	}
 	return clean;
 }
@@ -505,16 +419,21 @@ static bool agent_stop_strays(struct sim *s, struct simnode *n)
 static void agent_hello(struct sim *s, struct simnode *n)
 {
 	const struct node_info *ni = state_node_find(s->st, n->id);
+	char endpoint[64], key[41];
 
 	if ((ni && ni->ready) || n->hello_sent)
 		return;
 	n->hello_sent = true;
-	say(s, "%s: no leftover VM: hello", n->name);
-	send_op(s, n->id,
-		json_pack("{s:s,s:I,s:s,s:I,s:I,s:s,s:s,s:I}", "op", "node.hello", "id",
-			  (json_int_t)n->id, "name", n->name, "vcpus", (json_int_t)n->vcpus,
-			  "memory", (json_int_t)n->memory_mb, "domain", n->domain, "clearance",
-			  n->clearance, "watchdog_s", (json_int_t)n->watchdog_s));
+	sim_say(s, "%s: no leftover VM: hello", n->name);
+	/* its migration server and CURVE key (node/vmmig.c): a node without them takes no VM */
+	snprintf(endpoint, sizeof(endpoint), "tcp://198.51.100.%u:7460", n->id);
+	snprintf(key, sizeof(key), "simcurvekey%029u", n->id);
+	sim_send_op(s, n->id,
+		    json_pack("{s:s,s:I,s:s,s:I,s:I,s:s,s:s,s:I,s:s,s:s}", "op", "node.hello", "id",
+			      (json_int_t)n->id, "name", n->name, "vcpus", (json_int_t)n->vcpus,
+			      "memory", (json_int_t)n->memory_mb, "domain", n->domain, "clearance",
+			      n->clearance, "watchdog_s", (json_int_t)n->watchdog_s, "mig_endpoint",
+			      endpoint, "mig_key", key));
 }
 
 static void check_start(struct sim *s, struct simnode *n, int v)
@@ -523,18 +442,22 @@ static void check_start(struct sim *s, struct simnode *n, int v)
 	const struct node_info *prev;
 
 	if (other)
-		violated(s, "vm %s started on %s while it runs on %s", s->vms[v].name, n->name,
-			 other->name);
+		sim_violated(s, "vm %s started on %s while it runs on %s", s->vms[v].name, n->name,
+			     other->name);
 	prev = s->vms[v].last_host && s->vms[v].last_host != n->id
 		       ? state_node_find(s->st, s->vms[v].last_host)
 		       : NULL;
 	if (prev && prev->status == NODE_FENCE_PENDING)
-		violated(s, "vm %s started on %s while %s, where it ran before, is not fenced",
-			 s->vms[v].name, n->name, prev->name);
+		sim_violated(s, "vm %s started on %s while %s, where it ran before, is not fenced",
+			     s->vms[v].name, n->name, prev->name);
 }
 
 static void agent_start(struct sim *s, struct simnode *n)
 {
+	uint64_t mig_id;
+	uint32_t mig_from;
+	bool resume;
+
 	for (size_t v = 0; v < s->nvms; v++) {
 		const struct vm_status *st = mine(s, n, (int)v);
 		struct simvm *vm = &s->vms[v];
@@ -543,7 +466,7 @@ static void agent_start(struct sim *s, struct simnode *n)
 		if (!st)
 			continue;
 		if (st->state == VM_HA_STOPPING && !r->used) {
-			report(s, n, (int)v, st->epoch, VM_EVENT_STOPPED, NULL);
+			sim_report(s, n, (int)v, st->epoch, VM_EVENT_STOPPED, NULL);
 			continue;
 		}
 		if (s->agent_reports_lost && !r->used &&
@@ -554,28 +477,36 @@ static void agent_start(struct sim *s, struct simnode *n)
 			 * node had no quorum (the report could not be sent then), or the node
 			 * restarted. node/cluster.c does not do this yet: see tests/sim/README.md.
 			 */
-			report(s, n, (int)v, st->epoch, VM_EVENT_FAILED,
-			       "not running here: this node lost quorum or restarted");
+			sim_report(s, n, (int)v, st->epoch, VM_EVENT_FAILED,
+				   "not running here: this node lost quorum or restarted");
 			continue;
 		}
 		if (st->state != VM_HA_STARTING || r->used || n->av[v].start_epoch == st->epoch)
 			continue;
 		n->av[v].start_epoch = st->epoch;
 		check_start(s, n, (int)v);
+		resume = sim_agent_resumes(s, n, (int)v, &mig_id, &mig_from);
 		if (vm->fail_starts) {
 			vm->fail_starts--;
-			say(s, "%s: vm %s failed to start (epoch %" PRIu64 ")", n->name, vm->name,
-			    st->epoch);
-			report(s, n, (int)v, st->epoch, VM_EVENT_FAILED,
-			       "qemu failed to start (scripted)");
+			sim_say(s, "%s: vm %s failed to %s (epoch %" PRIu64 ")", n->name, vm->name,
+				resume ? "resume" : "start", st->epoch);
+			sim_report(s, n, (int)v, st->epoch, VM_EVENT_FAILED,
+				   "qemu failed to start (scripted)");
 			continue;
 		}
+		/* a resume after a handoff is QEMU's `cont`: running at the next step */
 		*r = (struct run){ .used = true, .phase = RUN_STARTING, .epoch = st->epoch,
-				   .ready_ms = s->now + s->start_ms };
+				   .ready_ms = s->now + (resume ? 0 : s->start_ms) };
 		vm->last_host = n->id;
 		take_luns(s, n, (int)v);
-		say(s, "%s: vm %s starting (epoch %" PRIu64 "%s)", n->name, vm->name, st->epoch,
-		    st->takeover ? ", takeover" : "");
+		if (resume)
+			sim_say(s,
+				"%s: vm %s resuming (epoch %" PRIu64 "): migration %" PRIu64
+				" from %s",
+				n->name, vm->name, st->epoch, mig_id, sim_id_name(s, mig_from));
+		else
+			sim_say(s, "%s: vm %s starting (epoch %" PRIu64 "%s)", n->name, vm->name,
+				st->epoch, st->takeover ? ", takeover" : "");
 	}
 }
 
@@ -583,32 +514,36 @@ static void agent_step(struct sim *s, struct simnode *n)
 {
 	if (!n->power)
 		return;
+	if (n->shutdown != SIM_SHUTDOWN_NONE && sim_agent_shutdown(s, n))
+		return;
 	if (!n->quorate) {
 		agent_lost_quorum(s, n);
 		return;
 	}
 	if (n->lost_quorum && n->was_quorate)
-		say(s, "%s: quorate again", n->name);
+		sim_say(s, "%s: quorate again", n->name);
 	n->lost_quorum = false;
 	n->was_quorate = true;
 	agent_progress(s, n);
 	if (agent_stop_strays(s, n))
 		agent_hello(s, n);
+	sim_agent_migrate(s, n);
 	agent_start(s, n);
 }
 
 /* --- the leader: fencing and the manager ------------------------------------------------ */
 
 /* Power @n on or off (the script, or a fence device). */
-static void power_set(struct sim *s, struct simnode *n, bool on)
+void sim_power_set(struct sim *s, struct simnode *n, bool on)
 {
 	n->power = on;
 	n->missed = true;
 	if (on)
 		return;
+	n->shutdown = SIM_SHUTDOWN_NONE;
 	for (size_t v = 0; v < s->nvms; v++)
 		if (n->runs[v].used)
-			say(s, "%s: vm %s killed (power off)", n->name, s->vms[v].name);
+			sim_say(s, "%s: vm %s killed (power off)", n->name, s->vms[v].name);
 	/* a powered-off node forgets everything it ran and knew (not its script settings) */
 	memset(n->runs, 0, sizeof(n->runs));
 	memset(n->av, 0, sizeof(n->av));
@@ -626,20 +561,20 @@ static void fence_powered_off(void *arg, const char *device, const char *plug)
 
 		if (strcmp(n->name, plug) || !n->power)
 			continue;
-		say(s, "%s: powered off by fence device %s", n->name, device);
-		power_set(s, n, false);
+		sim_say(s, "%s: powered off by fence device %s", n->name, device);
+		sim_power_set(s, n, false);
 	}
 }
 
 /* What fencing @node needs, as node/cluster.c's fence_target_fill() copies it. */
 static int fence_target_fill(struct sim *s, uint32_t node, struct fence_target *t)
 {
-	t->key = node_key(node);
-	t->mykey = node_key(s->leader);
+	t->key = sim_node_key(node);
+	t->mykey = sim_node_key(s->leader);
 	snprintf(t->initiator, sizeof(t->initiator), "iqn.2026-01.test.sim:%s",
-		 id_name(s, s->leader));
+		 sim_id_name(s, s->leader));
 	t->agent_timeout_s = 30;
-	return fence_target_from_state(t, s->st, node, is_member(s, node), s->now);
+	return fence_target_from_state(t, s->st, node, sim_is_member(s, node), s->now);
 }
 
 static void fence_job_end(struct simnode *t)
@@ -669,8 +604,8 @@ static void fence_finish(struct sim *s, struct simnode *t)
 		if (!t->power || !t->runs[v].used || t->runs[v].fenced || !luns_fenced(s, t, (int)v))
 			continue;
 		t->runs[v].fenced = true;
-		say(s, "%s: vm %s fenced: its key is preempted, it cannot write", t->name,
-		    s->vms[v].name);
+		sim_say(s, "%s: vm %s fenced: its key is preempted, it cannot write", t->name,
+			s->vms[v].name);
 	}
 	if (ok) {
 		/* whatever it ran before can no longer write */
@@ -689,24 +624,25 @@ static void fence_finish(struct sim *s, struct simnode *t)
 		t->fence_retry_ms = s->now + s->fence_retry_ms;
 	}
 	if (!s->fence_levels)
-		say(s, "fence %s: %s (%s)", t->name, ok ? "ok" : "FAILED",
-		    ok ? (t->power ? "storage: key preempted on all LUNs" : "node is powered off")
-		       : detail);
+		sim_say(s, "fence %s: %s (%s)", t->name, ok ? "ok" : "FAILED",
+			ok ? (t->power ? "storage: key preempted on all LUNs"
+				       : "node is powered off")
+			   : detail);
 	else if (ok)
-		say(s, "fence %s: ok: %s", t->name, detail);
+		sim_say(s, "fence %s: ok: %s", t->name, detail);
 	else
-		say(s, "fence %s: FAILED: %s; next try in %" PRIu64 " ms", t->name, detail,
-		    t->fence_backoff_ms);
+		sim_say(s, "fence %s: FAILED: %s; next try in %" PRIu64 " ms", t->name, detail,
+			t->fence_backoff_ms);
 	t->fence_reported = true;
-	send_op(s, s->leader,
-		json_pack("{s:s,s:I,s:b,s:s,s:I,s:I}", "op", "mgr.fenced", "id", (json_int_t)t->id,
-			  "ok", ok, "detail", detail, "at_ms", (json_int_t)s->now, "left_ms",
-			  (json_int_t)left_ms));
+	sim_send_op(s, s->leader,
+		    json_pack("{s:s,s:I,s:b,s:s,s:I,s:I}", "op", "mgr.fenced", "id",
+			      (json_int_t)t->id, "ok", ok, "detail", detail, "at_ms",
+			      (json_int_t)s->now, "left_ms", (json_int_t)left_ms));
 }
 
 static void fence_start(struct sim *s, uint32_t id)
 {
-	struct simnode *t = node_by_id(s, id);
+	struct simnode *t = sim_node_by_id(s, id);
 
 	if (!t || t->fencing || s->now < t->fence_retry_ms)
 		return;
@@ -717,10 +653,10 @@ static void fence_start(struct sim *s, uint32_t id)
 		for (size_t v = 0; v < s->nvms; v++)
 			if (t->runs[v].used)
 				return;
-		say(s, "fence %s: this node, clean: confirmed", t->name);
+		sim_say(s, "fence %s: this node, clean: confirmed", t->name);
 		t->fencing = true;
 		t->fence_reported = true;
-		send_op(s, id,
+		sim_send_op(s, id,
 			json_pack("{s:s,s:I,s:b,s:s,s:I,s:I}", "op", "mgr.fenced", "id",
 				  (json_int_t)id, "ok", 1, "detail",
 				  "self: the leader is this node, back and clean (no VM runs here)",
@@ -734,7 +670,7 @@ static void fence_start(struct sim *s, uint32_t id)
 		exit(2);
 	}
 	if (fence_target_fill(s, id, t->ft)) {
-		say(s, "fence %s: too many LUNs or levels to fence in one job", t->name);
+		sim_say(s, "fence %s: too many LUNs or levels to fence in one job", t->name);
 		fence_job_end(t);
 		return;
 	}
@@ -743,16 +679,17 @@ static void fence_start(struct sim *s, uint32_t id)
 	t->fence_by = s->leader;
 	t->fence_done_ms = s->now + s->fence_ms;
 	if (!s->fence_levels)
-		say(s, "fence %s: started by %s", t->name, id_name(s, s->leader));
+		sim_say(s, "fence %s: started by %s", t->name, sim_id_name(s, s->leader));
 	else
-		say(s, "fence %s: started by %s: %zu levels, %zu LUNs%s%s", t->name,
-		    id_name(s, s->leader), t->ft->nlevels ? t->ft->nlevels : 1, t->ft->nluns,
-		    t->ft->nopr_vm[0] ? ", vm without storage fencing: " : "", t->ft->nopr_vm);
+		sim_say(s, "fence %s: started by %s: %zu levels, %zu LUNs%s%s", t->name,
+			sim_id_name(s, s->leader), t->ft->nlevels ? t->ft->nlevels : 1,
+			t->ft->nluns, t->ft->nopr_vm[0] ? ", vm without storage fencing: " : "",
+			t->ft->nopr_vm);
 }
 
 static void mgr_log(void *arg, const char *line)
 {
-	say(arg, "manager: %s", line);
+	sim_say(arg, "manager: %s", line);
 }
 
 static void leader_step(struct sim *s)
@@ -771,8 +708,8 @@ static void leader_step(struct sim *s)
 			continue;
 		if (t->fence_by != s->leader) {
 			/* its leader is gone: the new one fences again */
-			say(s, "fence %s: abandoned (%s no longer leads)", t->name,
-			    id_name(s, t->fence_by));
+			sim_say(s, "fence %s: abandoned (%s no longer leads)", t->name,
+				sim_id_name(s, t->fence_by));
 			t->fencing = false;
 			fence_job_end(t);
 		} else if (s->now >= t->fence_done_ms) {
@@ -784,7 +721,7 @@ static void leader_step(struct sim *s)
 		exit(2);
 	}
 	json_array_foreach(res.ops, i, op)
-		send_op(s, s->leader, json_incref(op));
+		sim_send_op(s, s->leader, json_incref(op));
 	json_decref(res.ops);
 	for (i = 0; i < res.nfence; i++)
 		fence_start(s, res.fence[i]);
@@ -801,14 +738,16 @@ static void check_invariants(struct sim *s)
 			continue;
 		b = live_run_elsewhere(s, (int)v, a->id);
 		if (b && b != a)
-			violated(s, "vm %s runs on %s and on %s, neither fenced", s->vms[v].name,
-				 a->name, b->name);
+			sim_violated(s, "vm %s runs on %s and on %s, neither fenced",
+				     s->vms[v].name, a->name, b->name);
 	}
+	sim_check_migrations(s);
 }
 
 static void step(struct sim *s)
 {
 	s->now += STEP_MS;
+	s->stepped = true;
 	compute_membership(s);
 	for (size_t i = 0; i < s->nnodes; i++)
 		agent_step(s, &s->nodes[i]);
@@ -820,7 +759,7 @@ static void step(struct sim *s)
 
 /* --- script: building ops ------------------------------------------------------------- */
 
-static uint64_t num_arg(struct sim *s, const char *tok)
+uint64_t sim_num_arg(struct sim *s, const char *tok)
 {
 	char *end;
 	unsigned long long v;
@@ -828,7 +767,7 @@ static uint64_t num_arg(struct sim *s, const char *tok)
 	errno = 0;
 	v = strtoull(tok, &end, 10);
 	if (errno || end == tok || *end)
-		script_error(s, "'%s' is not a number", tok);
+		sim_script_error(s, "'%s' is not a number", tok);
 	return v;
 }
 
@@ -848,9 +787,9 @@ static json_t *name_list(const char *csv)
  * the quorate side). Refused like hvnoded refuses it when that node is not in
  * the quorate partition; judged on the world as it is now, between steps.
  */
-static void client_op(struct sim *s, const char *from, json_t *op)
+void sim_client_op(struct sim *s, const char *from, json_t *op)
 {
-	struct simnode *n = from ? node_arg(s, from) : NULL;
+	struct simnode *n = from ? sim_node_arg(s, from) : NULL;
 	size_t up = 0;
 
 	for (size_t i = 0; i < s->nnodes; i++) {
@@ -863,11 +802,12 @@ static void client_op(struct sim *s, const char *from, json_t *op)
 			n = m;
 	}
 	if (!n || !n->power || !n->connected || n->missed || up * 2 <= s->nnodes) {
-		say(s, "  refused: %s is not in the quorate partition", n ? n->name : "no node");
+		sim_say(s, "  refused: %s is not in the quorate partition",
+			n ? n->name : "no node");
 		json_decref(op);
 		return;
 	}
-	send_op(s, n->id, op);
+	sim_send_op(s, n->id, op);
 }
 
 static const char *opt_from(struct sim *s, char **tok, int ntok, int at)
@@ -876,7 +816,7 @@ static const char *opt_from(struct sim *s, char **tok, int ntok, int at)
 		return NULL;
 	if (ntok == at + 2 && !strcmp(tok[at], "from"))
 		return tok[at + 1];
-	script_error(s, "expected `from NODE` or nothing after %s", tok[at - 1]);
+	sim_script_error(s, "expected `from NODE` or nothing after %s", tok[at - 1]);
 }
 
 static void cmd_vm(struct sim *s, char **tok, int ntok)
@@ -886,9 +826,9 @@ static void cmd_vm(struct sim *s, char **tok, int ntok)
 	struct simvm *vm;
 
 	if (ntok < 2)
-		script_error(s, "vm NAME [KEY VALUE]... [nofence]");
+		sim_script_error(s, "vm NAME [KEY VALUE]... [nofence]");
 	if (vm_index(s, tok[1]) >= 0 || s->nvms == SIM_MAX_VMS)
-		script_error(s, "vm %s: declared twice, or too many VMs", tok[1]);
+		sim_script_error(s, "vm %s: declared twice, or too many VMs", tok[1]);
 	vm = &s->vms[s->nvms++];
 	snprintf(vm->name, sizeof(vm->name), "%s", tok[1]);
 	snprintf(uuid, sizeof(uuid), "00000000-0000-4000-8000-%012x", ++s->uuid_seq);
@@ -906,9 +846,9 @@ static void cmd_vm(struct sim *s, char **tok, int ntok)
 			continue;
 		}
 		if (!v)
-			script_error(s, "vm: '%s' without a value", k);
+			sim_script_error(s, "vm: '%s' without a value", k);
 		if (!strcmp(k, "vcpus") || !strcmp(k, "memory"))
-			json_object_set_new(def, k, json_integer((json_int_t)num_arg(s, v)));
+			json_object_set_new(def, k, json_integer((json_int_t)sim_num_arg(s, v)));
 		else if (!strcmp(k, "priority") || !strcmp(k, "app") || !strcmp(k, "tier"))
 			json_object_set_new(def, k, json_string(v));
 		else if (!strcmp(k, "class"))
@@ -919,10 +859,12 @@ static void cmd_vm(struct sim *s, char **tok, int ntok)
 			json_object_set_new(def, "preferred", name_list(v));
 		else if (!strcmp(k, "allow"))
 			json_object_set_new(def, "possible", name_list(v));
+		else if (!strcmp(k, "failback"))
+			json_object_set_new(def, "failback", json_string(v));
 		else
-			script_error(s, "vm: unknown key '%s'", k);
+			sim_script_error(s, "vm: unknown key '%s'", k);
 	}
-	client_op(s, NULL, json_pack("{s:s,s:o}", "op", "vm.create", "def", def));
+	sim_client_op(s, NULL, json_pack("{s:s,s:o}", "op", "vm.create", "def", def));
 }
 
 static void cmd_rule(struct sim *s, char **tok, int ntok)
@@ -930,13 +872,13 @@ static void cmd_rule(struct sim *s, char **tok, int ntok)
 	json_t *r;
 
 	if (ntok == 3 && !strcmp(tok[1], "del")) {
-		client_op(s, NULL, json_pack("{s:s,s:s}", "op", "rule.del", "name", tok[2]));
+		sim_client_op(s, NULL, json_pack("{s:s,s:s}", "op", "rule.del", "name", tok[2]));
 		return;
 	}
 	if (ntok != 5 && !(ntok == 7 && !strcmp(tok[5], "scope")))
-		script_error(s, "rule TYPE NAME VMS|APP hard|soft [scope node|domain]");
+		sim_script_error(s, "rule TYPE NAME VMS|APP hard|soft [scope node|domain]");
 	if (strcmp(tok[4], "hard") && strcmp(tok[4], "soft"))
-		script_error(s, "rule: hard or soft, not '%s'", tok[4]);
+		sim_script_error(s, "rule: hard or soft, not '%s'", tok[4]);
 	r = json_pack("{s:s,s:s,s:b}", "name", tok[2], "type", tok[1], "hard",
 		      !strcmp(tok[4], "hard"));
 	if (r && !strcmp(tok[1], "tier-separation"))
@@ -945,15 +887,15 @@ static void cmd_rule(struct sim *s, char **tok, int ntok)
 		json_object_set_new(r, "vms", name_list(tok[3]));
 	if (r && ntok == 7)
 		json_object_set_new(r, "scope", json_string(tok[6]));
-	client_op(s, NULL, json_pack("{s:s,s:o}", "op", "rule.add", "rule", r));
+	sim_client_op(s, NULL, json_pack("{s:s,s:o}", "op", "rule.add", "rule", r));
 }
 
 static void cmd_nodes(struct sim *s, char **tok, int ntok)
 {
-	uint64_t n = ntok == 2 ? num_arg(s, tok[1]) : 0;
+	uint64_t n = ntok == 2 ? sim_num_arg(s, tok[1]) : 0;
 
 	if (s->nnodes || n < 1 || n > SIM_MAX_NODES)
-		script_error(s, "nodes N (1..%d), once, first", SIM_MAX_NODES);
+		sim_script_error(s, "nodes N (1..%d), once, first", SIM_MAX_NODES);
 	for (uint32_t i = 0; i < n; i++) {
 		struct simnode *nd = &s->nodes[i];
 
@@ -972,19 +914,19 @@ static void cmd_node(struct sim *s, char **tok, int ntok)
 	struct simnode *n;
 
 	if (ntok < 2 || ntok % 2)
-		script_error(s, "node NAME [vcpus N] [memory MB] [domain D] [clearance C]");
-	n = node_arg(s, tok[1]);
+		sim_script_error(s, "node NAME [vcpus N] [memory MB] [domain D] [clearance C]");
+	n = sim_node_arg(s, tok[1]);
 	for (int i = 2; i < ntok; i += 2) {
 		if (!strcmp(tok[i], "vcpus"))
-			n->vcpus = (unsigned int)num_arg(s, tok[i + 1]);
+			n->vcpus = (unsigned int)sim_num_arg(s, tok[i + 1]);
 		else if (!strcmp(tok[i], "memory"))
-			n->memory_mb = num_arg(s, tok[i + 1]);
+			n->memory_mb = sim_num_arg(s, tok[i + 1]);
 		else if (!strcmp(tok[i], "domain"))
 			snprintf(n->domain, sizeof(n->domain), "%s", tok[i + 1]);
 		else if (!strcmp(tok[i], "clearance"))
 			snprintf(n->clearance, sizeof(n->clearance), "%s", tok[i + 1]);
 		else
-			script_error(s, "node: unknown key '%s'", tok[i]);
+			sim_script_error(s, "node: unknown key '%s'", tok[i]);
 	}
 }
 
@@ -994,8 +936,10 @@ static void cmd_set(struct sim *s, char **tok, int ntok)
 	uint64_t v;
 
 	if (ntok != 3)
-		script_error(s, "set KEY VALUE");
-	v = num_arg(s, tok[2]);
+		sim_script_error(s, "set KEY VALUE");
+	if (sim_set_maint(s, tok[1], tok[2]))
+		return;
+	v = sim_num_arg(s, tok[2]);
 	/* the cluster's settings have no op yet: set in the state every node holds */
 	if (!strcmp(tok[1], "restart-max"))
 		cs->restart_max = (unsigned int)v;
@@ -1016,13 +960,13 @@ static void cmd_set(struct sim *s, char **tok, int ntok)
 	else if (!strcmp(tok[1], "quorum-loss-ms"))
 		s->quorum_loss_ms = v;
 	else if (!strcmp(tok[1], "lag-ms") && v % STEP_MS)
-		script_error(s, "set lag-ms: a multiple of %d", STEP_MS);
+		sim_script_error(s, "set lag-ms: a multiple of %d", STEP_MS);
 	else if (!strcmp(tok[1], "lag-ms"))
 		s->lag_ms = v;
 	else if (!strcmp(tok[1], "agent-reports-lost"))
 		s->agent_reports_lost = v != 0;
 	else
-		script_error(s, "set: unknown key '%s'", tok[1]);
+		sim_script_error(s, "set: unknown key '%s'", tok[1]);
 }
 
 /* --- script: world events --------------------------------------------------------------- */
@@ -1030,8 +974,8 @@ static void cmd_set(struct sim *s, char **tok, int ntok)
 static void cmd_power(struct sim *s, struct simnode *n, bool on)
 {
 	if (n->power == on)
-		script_error(s, "%s is already powered %s", n->name, on ? "on" : "off");
-	power_set(s, n, on);
+		sim_script_error(s, "%s is already powered %s", n->name, on ? "on" : "off");
+	sim_power_set(s, n, on);
 }
 
 /* QEMU of @v exits on its node: it died (@ev failed) or its guest powered off. */
@@ -1042,7 +986,7 @@ static void cmd_exit(struct sim *s, int v, enum vm_event ev)
 
 	if (!n) {
 		s->failed++;
-		say(s, "FAIL: vm %s runs nowhere", s->vms[v].name);
+		sim_say(s, "FAIL: vm %s runs nowhere", s->vms[v].name);
 		return;
 	}
 	a = &n->av[v];
@@ -1050,26 +994,26 @@ static void cmd_exit(struct sim *s, int v, enum vm_event ev)
 	a->gone_epoch = n->runs[v].epoch;
 	snprintf(a->gone_reason, sizeof(a->gone_reason), "%s",
 		 ev == VM_EVENT_FAILED ? "qemu died (scripted crash)" : "the guest powered off");
-	say(s, "%s: vm %s %s (epoch %" PRIu64 ")", n->name, s->vms[v].name,
-	    ev == VM_EVENT_FAILED ? "died" : "powered off by its guest", n->runs[v].epoch);
+	sim_say(s, "%s: vm %s %s (epoch %" PRIu64 ")", n->name, s->vms[v].name,
+		ev == VM_EVENT_FAILED ? "died" : "powered off by its guest", n->runs[v].epoch);
 	memset(&n->runs[v], 0, sizeof(n->runs[v]));
 }
 
 static void cmd_link(struct sim *s, struct simnode *n, bool up)
 {
 	if (n->connected == up)
-		script_error(s, "%s is already %s", n->name, up ? "connected" : "partitioned");
+		sim_script_error(s, "%s is already %s", n->name, up ? "connected" : "partitioned");
 	n->connected = up;
 	n->missed = true;
 }
 
-static unsigned int opt_count(struct sim *s, char **tok, int ntok)
+unsigned int sim_opt_count(struct sim *s, char **tok, int ntok)
 {
 	if (ntok == 2)
 		return 1;
 	if (ntok == 4 && !strcmp(tok[2], "count"))
-		return (unsigned int)num_arg(s, tok[3]);
-	script_error(s, "%s NAME [count N]", tok[0]);
+		return (unsigned int)sim_num_arg(s, tok[3]);
+	sim_script_error(s, "%s NAME [count N]", tok[0]);
 }
 
 /* --- script: fencing levels ------------------------------------------------------------ */
@@ -1081,37 +1025,38 @@ static void cmd_fencing(struct sim *s, char **tok, int ntok)
 
 	s->fence_levels = true;
 	if (!strcmp(c, "device")) {
-		client_op(s, NULL,
-			  json_pack("{s:s,s:{s:s,s:s}}", "op", "fence.device.add", "device", "name",
-				    tok[1], "agent", "/usr/sbin/fence_fake"));
+		sim_client_op(s, NULL,
+			      json_pack("{s:s,s:{s:s,s:s}}", "op", "fence.device.add", "device",
+					"name", tok[1], "agent", "/usr/sbin/fence_fake"));
 	} else if (!strcmp(c, "level")) {
 		if (ntok != 4)
-			script_error(s, "level NODE INDEX DEV[,DEV]");
-		client_op(s, NULL,
-			  json_pack("{s:s,s:{s:I,s:I,s:o}}", "op", "fence.level.add", "level", "node",
-				    (json_int_t)node_arg(s, tok[1])->id, "index",
-				    (json_int_t)num_arg(s, tok[2]), "devices", name_list(tok[3])));
+			sim_script_error(s, "level NODE INDEX DEV[,DEV]");
+		sim_client_op(s, NULL,
+			      json_pack("{s:s,s:{s:I,s:I,s:o}}", "op", "fence.level.add", "level",
+					"node", (json_int_t)sim_node_arg(s, tok[1])->id, "index",
+					(json_int_t)sim_num_arg(s, tok[2]), "devices",
+					name_list(tok[3])));
 	} else if (!strcmp(c, "device-fail")) {
-		fake_fence_device_fail(tok[1], opt_count(s, tok, ntok));
+		fake_fence_device_fail(tok[1], sim_opt_count(s, tok, ntok));
 	} else if (!strcmp(c, "storage-fail")) {
-		fake_fence_storage_fail(node_key(node_arg(s, tok[1])->id), opt_count(s, tok, ntok));
+		fake_fence_storage_fail(sim_node_key(sim_node_arg(s, tok[1])->id),
+					sim_opt_count(s, tok, ntok));
 	} else if (!strcmp(c, "watchdog")) {
 		if (ntok != 3)
-			script_error(s, "watchdog NODE SECONDS");
-		node_arg(s, tok[1])->watchdog_s = (unsigned int)num_arg(s, tok[2]);
+			sim_script_error(s, "watchdog NODE SECONDS");
+		sim_node_arg(s, tok[1])->watchdog_s = (unsigned int)sim_num_arg(s, tok[2]);
 	} else if (!strcmp(c, "confirm") || !strcmp(c, "manual-fence")) {
-		client_op(s, NULL,
-			  json_pack("{s:s,s:I,s:s,s:I}", "op",
-				    !strcmp(c, "confirm") ? "node.confirm" : "node.fence", "id",
-				    (json_int_t)node_arg(s, tok[1])->id, "by", "admin", "at_ms",
-				    (json_int_t)s->now));
+		sim_client_op(s, NULL,
+			      json_pack("{s:s,s:I,s:s,s:I}", "op",
+					!strcmp(c, "confirm") ? "node.confirm" : "node.fence", "id",
+					(json_int_t)sim_node_arg(s, tok[1])->id, "by", "admin",
+					"at_ms", (json_int_t)s->now));
 	}
 }
 
 /* --- script: expectations --------------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4))) static void verdict(struct sim *s, bool ok, const char *fmt,
-							   ...)
+void sim_verdict(struct sim *s, bool ok, const char *fmt, ...)
 {
 	char msg[2048];
 	va_list ap;
@@ -1123,7 +1068,7 @@ __attribute__((format(printf, 3, 4))) static void verdict(struct sim *s, bool ok
 		s->ok++;
 	else
 		s->failed++;
-	say(s, "%s: %s", ok ? "ok" : "FAIL", msg);
+	sim_say(s, "%s: %s", ok ? "ok" : "FAIL", msg);
 }
 
 static void expect_node(struct sim *s, char **tok, int ntok)
@@ -1132,14 +1077,14 @@ static void expect_node(struct sim *s, char **tok, int ntok)
 	struct simnode *n;
 
 	if (ntok != 4)
-		script_error(s, "expect node NAME STATUS");
-	n = node_arg(s, tok[2]);
+		sim_script_error(s, "expect node NAME STATUS");
+	n = sim_node_arg(s, tok[2]);
 	ni = state_node_find(s->st, n->id);
 	if (ni && !strcmp(node_status_name(ni->status), tok[3]))
-		verdict(s, true, "node %s %s", n->name, tok[3]);
+		sim_verdict(s, true, "node %s %s", n->name, tok[3]);
 	else
-		verdict(s, false, "node %s %s, but it is %s", n->name, tok[3],
-			ni ? node_status_name(ni->status) : "unknown");
+		sim_verdict(s, false, "node %s %s, but it is %s", n->name, tok[3],
+			    ni ? node_status_name(ni->status) : "unknown");
 }
 
 static void expect_runs(struct sim *s, int v, const char *where)
@@ -1156,13 +1101,13 @@ static void expect_runs(struct sim *s, int v, const char *where)
 						len ? "," : "", s->nodes[i].name);
 	}
 	ok = !strcmp(where, "none") ? !list[0] : !strcmp(list, where);
-	verdict(s, ok, "%s runs %s%s%s", s->vms[v].name, where, ok ? "" : ", but it runs ",
-		ok ? "" : list[0] ? list : "nowhere");
+	sim_verdict(s, ok, "%s runs %s%s%s", s->vms[v].name, where, ok ? "" : ", but it runs ",
+		    ok ? "" : list[0] ? list : "nowhere");
 }
 
 static void expect_vm(struct sim *s, char **tok, int ntok)
 {
-	int v = vm_arg(s, tok[1]);
+	int v = sim_vm_arg(s, tok[1]);
 	const struct vm_status *st = state_vm_status(s->st, tok[1]);
 	char text[1024];
 	size_t len = 0;
@@ -1177,55 +1122,62 @@ static void expect_vm(struct sim *s, char **tok, int ntok)
 			len += (size_t)snprintf(text + len, sizeof(text) - len, "%s%s",
 						i > 3 ? " " : "", tok[i]);
 		ok = st && strstr(st->reason, text);
-		verdict(s, ok, "%s reason has '%s'%s%s", tok[1], text, ok ? "" : "; it is: ",
-			ok ? "" : st ? st->reason : "(no such vm)");
+		sim_verdict(s, ok, "%s reason has '%s'%s%s", tok[1], text, ok ? "" : "; it is: ",
+			    ok ? "" : st ? st->reason : "(no such vm)");
 		return;
 	}
 	if (ntok != 3 && ntok != 4)
-		script_error(s, "expect VM STATE [NODE] | VM runs NODE|none | VM reason TEXT");
+		sim_script_error(s, "expect VM STATE [NODE] | VM runs NODE|none | VM reason TEXT");
 	ok = st && !strcmp(vm_ha_state_name(st->state), tok[2]) &&
-	     (ntok == 3 || !strcmp(id_name(s, st->node), tok[3]));
+		(ntok == 3 || !strcmp(sim_id_name(s, st->node), tok[3]));
 	if (!ok) {
-		verdict(s, false, "%s %s%s%s, but it is %s%s%s (epoch %" PRIu64 ")%s%s", tok[1], tok[2],
-			ntok == 4 ? " on " : "", ntok == 4 ? tok[3] : "",
-			st ? vm_ha_state_name(st->state) : "deleted", st && st->node ? " on " : "",
-			st && st->node ? id_name(s, st->node) : "", st ? st->epoch : 0,
-			st && st->reason[0] ? ": " : "", st ? st->reason : "");
+		sim_verdict(s, false, "%s %s%s%s, but it is %s%s%s (epoch %" PRIu64 ")%s%s", tok[1],
+			    tok[2], ntok == 4 ? " on " : "", ntok == 4 ? tok[3] : "",
+			    st ? vm_ha_state_name(st->state) : "deleted",
+			    st && st->node ? " on " : "",
+			    st && st->node ? sim_id_name(s, st->node) : "", st ? st->epoch : 0,
+			    st && st->reason[0] ? ": " : "", st ? st->reason : "");
 		return;
 	}
 	/* started: it must really run on its node, in that epoch */
 	if (st->state == VM_HA_STARTED) {
-		struct simnode *n = node_by_id(s, st->node);
+		struct simnode *n = sim_node_by_id(s, st->node);
 		struct run *r = n ? &n->runs[v] : NULL;
 
 		if (!r || !n->power || !r->used || r->fenced || r->phase != RUN_RUNNING ||
 		    r->epoch != st->epoch) {
-			verdict(s, false, "%s started on %s, but it does not run there (epoch %" PRIu64
-				")", tok[1], id_name(s, st->node), st->epoch);
+			sim_verdict(s, false,
+				    "%s started on %s, but it does not run there (epoch %" PRIu64
+				    ")",
+				    tok[1], sim_id_name(s, st->node), st->epoch);
 			return;
 		}
 	}
-	verdict(s, true, "%s %s%s%s", tok[1], tok[2], ntok == 4 ? " on " : "",
-		ntok == 4 ? tok[3] : "");
+	sim_verdict(s, true, "%s %s%s%s", tok[1], tok[2], ntok == 4 ? " on " : "",
+		    ntok == 4 ? tok[3] : "");
 }
 
 static void cmd_show(struct sim *s)
 {
 	for (size_t i = 0; i < state_node_count(s->st); i++) {
 		const struct node_info *n = state_node_at(s->st, i);
+		char maint[256];
 
-		say(s, "  node %s: %s%s", n->name, node_status_name(n->status),
-		    n->ready ? ", ready" : "");
+		sim_show_node_maint(s, n, maint, sizeof(maint));
+		sim_say(s, "  node %s: %s%s%s", n->name, node_status_name(n->status),
+			n->ready ? ", ready" : "", maint);
 	}
 	for (size_t i = 0; i < state_vm_count(s->st); i++) {
 		const struct vm_def *d = state_vm_at(s->st, i);
 		const struct vm_status *st = state_vm_status(s->st, d->name);
+		char maint[1024];
 
-		say(s, "  vm %s: %s%s%s (epoch %" PRIu64 ", %s)%s%s", d->name,
-		    vm_ha_state_name(st->state), st->node ? " on " : "",
-		    st->node ? id_name(s, st->node) : "", st->epoch,
-		    st->want_running ? "wanted" : "not wanted", st->reason[0] ? ": " : "",
-		    st->reason);
+		sim_show_vm_maint(s, st, maint, sizeof(maint));
+		sim_say(s, "  vm %s: %s%s%s (epoch %" PRIu64 ", %s)%s%s%s", d->name,
+			vm_ha_state_name(st->state), st->node ? " on " : "",
+			st->node ? sim_id_name(s, st->node) : "", st->epoch,
+			st->want_running ? "wanted" : "not wanted", st->reason[0] ? ": " : "",
+			st->reason, maint);
 	}
 }
 
@@ -1239,7 +1191,7 @@ static void echo(struct sim *s, char **tok, int ntok)
 	for (int i = 0; i < ntok && len < sizeof(line); i++)
 		len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%s", i ? " " : "",
 					tok[i]);
-	say(s, "%s", line);
+	sim_say(s, "%s", line);
 }
 
 static bool is_command(const char *c)
@@ -1248,6 +1200,7 @@ static bool is_command(const char *c)
 		"nodes", "node", "set", "vm", "rule", "show", "start", "stop", "delete", "power-off",
 		"power-on", "partition", "heal", "crash", "guest-poweroff", "fail-start", "fence-fail",
 		"device", "level", "device-fail", "storage-fail", "watchdog", "confirm", "manual-fence",
+		"drain", "resume", "migrate", "migrate-cancel", "migrate-fail", "shutdown",
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -1260,7 +1213,8 @@ static bool takes_one_name(const char *c)
 {
 	return !strcmp(c, "power-off") || !strcmp(c, "power-on") || !strcmp(c, "partition") ||
 	       !strcmp(c, "heal") || !strcmp(c, "crash") || !strcmp(c, "guest-poweroff") ||
-	       !strcmp(c, "device") || !strcmp(c, "confirm") || !strcmp(c, "manual-fence");
+	       !strcmp(c, "device") || !strcmp(c, "confirm") || !strcmp(c, "manual-fence") ||
+	       !strcmp(c, "resume") || !strcmp(c, "migrate-cancel");
 }
 
 static void command(struct sim *s, char **tok, int ntok)
@@ -1268,27 +1222,29 @@ static void command(struct sim *s, char **tok, int ntok)
 	const char *c = tok[0];
 
 	if (!strcmp(c, "expect")) {
+		if (sim_expect_maint(s, tok, ntok))
+			return;
 		if (ntok >= 2 && !strcmp(tok[1], "node"))
 			expect_node(s, tok, ntok);
 		else if (ntok >= 3)
 			expect_vm(s, tok, ntok);
 		else
-			script_error(s, "expect what?");
+			sim_script_error(s, "expect what?");
 		return;
 	}
 	if (!strcmp(c, "wait")) {
-		uint64_t ms = ntok == 2 ? num_arg(s, tok[1]) : 1;
+		uint64_t ms = ntok == 2 ? sim_num_arg(s, tok[1]) : 1;
 
 		if (ntok != 2 || ms % STEP_MS)
-			script_error(s, "wait MS, a multiple of %d", STEP_MS);
+			sim_script_error(s, "wait MS, a multiple of %d", STEP_MS);
 		for (uint64_t t = 0; t < ms; t += STEP_MS)
 			step(s);
 		return;
 	}
 	if (!is_command(c))
-		script_error(s, "unknown command '%s'", c);
+		sim_script_error(s, "unknown command '%s'", c);
 	if (strcmp(c, "nodes") && !s->nnodes)
-		script_error(s, "`nodes N` comes first");
+		sim_script_error(s, "`nodes N` comes first");
 	if (strcmp(c, "show"))
 		echo(s, tok, ntok);
 	if (!strcmp(c, "nodes"))
@@ -1304,28 +1260,30 @@ static void command(struct sim *s, char **tok, int ntok)
 	else if (!strcmp(c, "show"))
 		cmd_show(s);
 	else if (ntok < 2)
-		script_error(s, "%s what?", c);
+		sim_script_error(s, "%s what?", c);
 	else if (ntok > 2 && takes_one_name(c))
-		script_error(s, "%s takes one name", c);
+		sim_script_error(s, "%s takes one name", c);
 	else if (!strcmp(c, "start") || !strcmp(c, "stop"))
-		client_op(s, opt_from(s, tok, ntok, 2),
-			  json_pack("{s:s,s:s,s:b}", "op", "vm.want", "name", tok[1], "running",
-				    !strcmp(c, "start")));
+		sim_client_op(s, opt_from(s, tok, ntok, 2),
+			      json_pack("{s:s,s:s,s:b}", "op", "vm.want", "name", tok[1], "running",
+					!strcmp(c, "start")));
 	else if (!strcmp(c, "delete"))
-		client_op(s, opt_from(s, tok, ntok, 2),
-			  json_pack("{s:s,s:s}", "op", "vm.delete", "name", tok[1]));
+		sim_client_op(s, opt_from(s, tok, ntok, 2),
+			      json_pack("{s:s,s:s}", "op", "vm.delete", "name", tok[1]));
 	else if (!strcmp(c, "power-off") || !strcmp(c, "power-on"))
-		cmd_power(s, node_arg(s, tok[1]), !strcmp(c, "power-on"));
+		cmd_power(s, sim_node_arg(s, tok[1]), !strcmp(c, "power-on"));
 	else if (!strcmp(c, "partition") || !strcmp(c, "heal"))
-		cmd_link(s, node_arg(s, tok[1]), !strcmp(c, "heal"));
+		cmd_link(s, sim_node_arg(s, tok[1]), !strcmp(c, "heal"));
 	else if (!strcmp(c, "crash"))
-		cmd_exit(s, vm_arg(s, tok[1]), VM_EVENT_FAILED);
+		cmd_exit(s, sim_vm_arg(s, tok[1]), VM_EVENT_FAILED);
 	else if (!strcmp(c, "guest-poweroff"))
-		cmd_exit(s, vm_arg(s, tok[1]), VM_EVENT_POWEROFF);
+		cmd_exit(s, sim_vm_arg(s, tok[1]), VM_EVENT_POWEROFF);
 	else if (!strcmp(c, "fail-start"))
-		s->vms[vm_arg(s, tok[1])].fail_starts = opt_count(s, tok, ntok);
+		s->vms[sim_vm_arg(s, tok[1])].fail_starts = sim_opt_count(s, tok, ntok);
 	else if (!strcmp(c, "fence-fail"))
-		node_arg(s, tok[1])->fence_fail = opt_count(s, tok, ntok);
+		sim_node_arg(s, tok[1])->fence_fail = sim_opt_count(s, tok, ntok);
+	else if (sim_cmd_maint(s, tok, ntok))
+		return;
 	else
 		cmd_fencing(s, tok, ntok);
 }
@@ -1355,12 +1313,12 @@ static int run_script(struct sim *s, FILE *f)
 		s->line++;
 		ntok = tokenize(line, tok);
 		if (ntok < 0)
-			script_error(s, "more than %d words", MAX_TOKENS);
+			sim_script_error(s, "more than %d words", MAX_TOKENS);
 		if (ntok)
 			command(s, tok, ntok);
 	}
 	free(line);
-	say(s, "end: %u expectations held, %u failed", s->ok, s->failed);
+	sim_say(s, "end: %u expectations held, %u failed", s->ok, s->failed);
 	return s->failed ? 1 : 0;
 }
 
@@ -1389,6 +1347,7 @@ int main(int argc, char **argv)
 	s->fence_ms = 200;
 	s->fence_retry_ms = 2000;
 	s->fence_retry_max_ms = 30000;
+	s->migrate_ms = 300;
 	fake_fence_init(fence_powered_off, s);
 	s->quorum_loss_ms = 0;
 	rc = run_script(s, f);

@@ -1111,6 +1111,8 @@ static void test_drain(void **unused)
 	st = state_vm_status(s, "pin");
 	assert_int_equal(st->mig.id, 0);
 	assert_non_null(strstr(st->held, "cannot be placed"));
+	/* n1 is named as the node it leaves, not as one it may not run on */
+	assert_non_null(strstr(st->held, "n1: the node it leaves; n2, n3: not among its possible"));
 	assert_non_null(strstr(mgr_log, "vm pin: drain of node n1: stays there"));
 	/* at most migrate_max_per_node start at once on n1 */
 	decide(s, all3, 3, 1100);
@@ -1158,6 +1160,60 @@ static void test_drain(void **unused)
 	assert_int_equal(st->node, 1);
 	assert_int_equal(st->home, 0);
 	assert_int_not_equal(state_vm_status(s, "lo")->node, 1);
+	state_destroy(s);
+}
+
+/* A held VM whose node leaves is no longer held there (hvctl vm show said "stays"). */
+static void test_held_cleared_off_node(void **unused)
+{
+	static const uint32_t two[] = { 2, 3 };
+	cluster_state_t *s = mig_cluster();
+
+	add_def(s, "pin", 3, ",\"possible\":[\"n1\"]");
+	run_on(s, "pin", 1);
+	APPLY_OK(s, 2, "{\"op\":\"node.drain\",\"node\":\"n1\"}");
+	decide(s, all3, 3, 1000);
+	assert_non_null(strstr(state_vm_status(s, "pin")->held, "cannot be placed"));
+	decide(s, two, 2, 1100);
+	decide(s, two, 2, 1200);
+	assert_int_equal(state_vm_status(s, "pin")->state, VM_HA_FENCE);
+	assert_string_equal(state_vm_status(s, "pin")->held, "");
+	state_destroy(s);
+}
+
+/* The timeout counts from a migration's start: a long wait in the queue is no failure. */
+static void test_migration_timeout_from_start(void **unused)
+{
+	cluster_state_t *s = mig_cluster(); /* m started on n1 */
+	const struct vm_status *q;
+
+	add_def(s, "q", 1, "");
+	run_on(s, "q", 1);
+	APPLY_OK(s, 2, "{\"op\":\"settings.set\",\"settings\":{\"migrate_max_per_node\":1,"
+		       "\"migrate_timeout_s\":10}}");
+	APPLY_OK(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"to\":\"n2\",\"ms\":1000}");
+	APPLY_OK(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"q\",\"to\":\"n3\",\"ms\":1000}");
+	decide(s, all3, 3, 1000);
+	assert_int_equal(state_vm_status(s, "m")->mig.phase, MIG_RUNNING);
+	assert_int_equal(state_vm_status(s, "m")->mig.started_ms, 1000);
+	assert_int_equal(state_vm_status(s, "q")->mig.phase, MIG_QUEUED);
+	/* m takes 9 s; q waited 19 s in the queue when its slot frees: it starts */
+	decide(s, all3, 3, 10000);
+	assert_int_equal(state_vm_status(s, "m")->mig.phase, MIG_RUNNING);
+	complete_mig(s, "m");
+	decide(s, all3, 3, 20000);
+	q = state_vm_status(s, "q");
+	assert_int_equal(q->mig.phase, MIG_RUNNING);
+	assert_int_equal(q->mig.started_ms, 20000);
+	assert_null(strstr(mgr_log, "timed out"));
+	/* 10 s after its start it is still in time; past that it ends */
+	decide(s, all3, 3, 30000);
+	assert_int_equal(state_vm_status(s, "q")->mig.phase, MIG_RUNNING);
+	decide(s, all3, 3, 30001);
+	q = state_vm_status(s, "q");
+	assert_int_equal(q->mig.id, 0);
+	assert_int_equal(q->mig_last.result, MIG_FAILED);
+	assert_non_null(strstr(q->mig_last.reason, "timed out after 10 s"));
 	state_destroy(s);
 }
 
@@ -1711,6 +1767,8 @@ int main(void)
 		cmocka_unit_test(test_migration_ends_before_handoff),
 		cmocka_unit_test(test_save_restore_ops),
 		cmocka_unit_test(test_drain),
+		cmocka_unit_test(test_held_cleared_off_node),
+		cmocka_unit_test(test_migration_timeout_from_start),
 		cmocka_unit_test(test_failback_window),
 		cmocka_unit_test(test_freeze_and_shutdown_drain),
 		cmocka_unit_test(test_maint_every_manager_op_is_mgr),
