@@ -185,6 +185,12 @@ static void decide_nodes(struct step *x)
 		case NODE_JOINING:
 			if (in)
 				break;
+			if (n->leaving && !state_node_runs_any(x->s, n->id)) {
+				say(x, "node %s (id %u): left cleanly, running nothing: offline, "
+				       "nothing to fence", n->name, n->id);
+				node_to(x, n, NODE_OFFLINE);
+				break;
+			}
 			say(x, "node %s (id %u): left the quorate membership: fence pending", n->name,
 			    n->id);
 			node_to(x, n, NODE_FENCE_PENDING);
@@ -194,9 +200,11 @@ static void decide_nodes(struct step *x)
 				x->res->fence[x->res->nfence++] = n->id;
 			break;
 		case NODE_FENCED:
+		case NODE_OFFLINE:
 			break;
 		}
-		if (in && n->ready && (n->status == NODE_FENCED || n->status == NODE_JOINING)) {
+		if (in && n->ready && (n->status == NODE_FENCED || n->status == NODE_JOINING ||
+				       n->status == NODE_OFFLINE)) {
 			say(x, "node %s (id %u): back and clean: online", n->name, n->id);
 			node_to(x, n, NODE_ONLINE);
 		}
@@ -360,7 +368,8 @@ static void decide_vm(struct step *x, const struct vm_def *def, const struct vm_
 {
 	const struct node_info *n = state_node_find(x->s, st->node);
 	enum vm_event ev = current_event(st);
-	bool node_gone = n && (n->status == NODE_FENCE_PENDING || n->status == NODE_FENCED);
+	bool node_gone = n && (n->status == NODE_FENCE_PENDING || n->status == NODE_FENCED ||
+			       n->status == NODE_OFFLINE);
 
 	req->need = PLAN_IGNORE;
 	req->avoid = 0;
@@ -739,7 +748,8 @@ int manager_step(const cluster_state_t *s, const struct mgr_env *env, struct mgr
 	for (size_t i = 0; i < nnodes; i++) {
 		const struct node_info *n = state_node_at(s, i);
 
-		usable[i] = n->status == NODE_ONLINE && !n->maintenance && is_member(env, n->id);
+		usable[i] = n->status == NODE_ONLINE && !n->maintenance && !n->leaving &&
+			    is_member(env, n->id);
 	}
 	rc = plan_compute(s, usable, reqs, plan);
 	if (rc) {

@@ -478,6 +478,7 @@ static int op_node_hello(cluster_state_t *s, const json_t *op, const struct op_c
 	memcpy(slot->mig_endpoint, n.mig_endpoint, sizeof(slot->mig_endpoint));
 	memcpy(slot->mig_key, n.mig_key, sizeof(slot->mig_key));
 	slot->ready = true;
+	slot->leaving = false;
 	state_bump(s);
 	return 0;
 }
@@ -624,7 +625,7 @@ static int op_mgr_node(cluster_state_t *s, const json_t *op, char *err, size_t e
 	}
 	n->status = status;
 	/* a node that left must say again that it is clean before it gets anything */
-	if (status == NODE_FENCE_PENDING) {
+	if (status == NODE_FENCE_PENDING || status == NODE_OFFLINE) {
 		n->ready = false;
 		n->left_ms = at;
 		if (n->maintenance && n->maint_auto == MAINT_BY_SHUTDOWN)
@@ -754,6 +755,8 @@ static int apply(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx,
 		return op_node_resume(s, op, err, errlen);
 	if (!strcmp(name, "node.freeze"))
 		return op_node_freeze(s, op, ctx, err, errlen);
+	if (!strcmp(name, "node.leave"))
+		return op_node_leave(s, op, ctx, err, errlen);
 	if (strncmp(name, "mgr.", 4))
 		return jv_fail(err, errlen, "unknown op '%.32s'", name);
 	rc = leader_only(op, ctx, err, errlen);

@@ -162,6 +162,56 @@ int op_node_freeze(cluster_state_t *s, const json_t *op, const struct op_ctx *ct
 	return 0;
 }
 
+/* Is any VM assigned to node @id, or migrating to or from it? */
+static bool runs_any(const cluster_state_t *s, uint32_t id)
+{
+	for (size_t i = 0; i < state_vm_count(s); i++) {
+		const struct vm_status *st = state_vm_status(s, state_vm_at(s, i)->name);
+
+		if ((st->node == id && st->state != VM_HA_STOPPED && st->state != VM_HA_ERROR) ||
+		    (st->mig.id && (st->mig.from == id || st->mig.to == id)))
+			return true;
+	}
+	return false;
+}
+
+bool state_node_runs_any(const cluster_state_t *s, uint32_t id)
+{
+	return runs_any(s, id);
+}
+
+/*
+ * node.leave {node}: the node itself, about to stop cleanly, runs nothing (no
+ * VM assigned, none migrating to or from it, no QEMU left). From now on it
+ * takes nothing, and when it leaves it is offline: nothing to fence. Refused
+ * while anything is assigned to it: then its departure is a failure's.
+ */
+int op_node_leave(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, char *err,
+		  size_t errlen)
+{
+	static const char *const keys[] = { "op", "req", "node", NULL };
+	struct node_info *n;
+	int rc;
+
+	rc = jv_check_keys(op, keys, "node.leave", err, errlen);
+	if (rc)
+		return rc;
+	n = named_node(s, op, err, errlen);
+	if (!n)
+		return -ENOENT;
+	if (ctx->sender != n->id)
+		return jv_fail(err, errlen, "node.leave of node %s sent by node %u: only a node "
+					    "says it leaves",
+			       n->name, ctx->sender);
+	if (runs_any(s, n->id)) {
+		jv_fail(err, errlen, "node %s still has VMs: it is fenced when it leaves", n->name);
+		return -EBUSY;
+	}
+	n->leaving = true;
+	state_bump(s);
+	return 0;
+}
+
 /* mgr.held {name, held, home}: why a drain leaves the VM where it is; where failback goes. */
 int op_mgr_held(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 {

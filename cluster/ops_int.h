@@ -29,6 +29,8 @@ int op_node_drain(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx
 int op_node_resume(cluster_state_t *s, const json_t *op, char *err, size_t errlen);
 int op_node_freeze(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, char *err,
 		   size_t errlen);
+int op_node_leave(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, char *err,
+		  size_t errlen);
 int op_mgr_held(cluster_state_t *s, const json_t *op, char *err, size_t errlen);
 /* End @st's queued (not yet started) migration as cancelled, with @reason. */
 void mig_cancel_queued(struct vm_status *st, const char *reason);

@@ -26,8 +26,8 @@ static bool runs(const struct vm_status *st)
 
 static bool takes_vms(const struct node_info *n)
 {
-	return n->status == NODE_ONLINE && n->ready && !n->maintenance && n->mig_endpoint[0] &&
-	       n->mig_key[0];
+	return n->status == NODE_ONLINE && n->ready && !n->maintenance && !n->leaving &&
+	       n->mig_endpoint[0] && n->mig_key[0];
 }
 
 static const char *name_of(const cluster_state_t *s, uint32_t id)

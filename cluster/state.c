@@ -425,7 +425,8 @@ const struct fence_record *state_fence_at(const cluster_state_t *s, size_t i)
 
 static const char *const ha_names[] = { "stopped",  "starting", "started", "stopping",
 					"fence",    "recovery", "error" };
-static const char *const node_names[] = { "joining", "online", "fence-pending", "fenced" };
+static const char *const node_names[] = { "joining", "online", "fence-pending", "fenced",
+					   "offline" };
 static const char *const event_names[] = { "none", "running", "stopped", "failed", "poweroff" };
 static const char *const rule_names[] = { "anti-affinity", "affinity", "tier-separation" };
 
@@ -676,6 +677,8 @@ json_t *node_info_to_json(const struct node_info *n)
 			 (json_int_t)n->watchdog_s, "mig_endpoint", n->mig_endpoint, "mig_key",
 			 n->mig_key);
 
+	if (j && n->leaving)
+		json_object_set_new(j, "leaving", json_true());
 	if (j && n->maintenance) {
 		json_object_set_new(j, "drain_force", json_boolean(n->drain_force));
 		json_object_set_new(j, "maint_auto", json_integer(n->maint_auto));
@@ -690,7 +693,7 @@ static int node_info_from_json(const json_t *j, struct node_info *n, char *err, 
 					     "domain",	  "clearance", "maintenance",
 					     "state",	  "ready", "fenced_ms", "left_ms",
 					     "watchdog_s", "mig_endpoint", "mig_key",
-					     "drain_force", "maint_auto", "drain_id", NULL };
+					     "drain_force", "maint_auto", "drain_id", "leaving", NULL };
 	unsigned int maint_auto = 0;
 	const char *str;
 	int rc;
@@ -716,6 +719,7 @@ static int node_info_from_json(const json_t *j, struct node_info *n, char *err, 
 	rc = rc ?: jv_str(j, "mig_endpoint", n->mig_endpoint, sizeof(n->mig_endpoint), err, errlen);
 	rc = rc ?: jv_str(j, "mig_key", n->mig_key, sizeof(n->mig_key), err, errlen);
 	rc = rc ?: jv_bool(j, "drain_force", &n->drain_force, err, errlen);
+	rc = rc ?: jv_bool(j, "leaving", &n->leaving, err, errlen);
 	rc = rc ?: jv_uint(j, "maint_auto", &maint_auto, err, errlen);
 	rc = rc ?: jv_u64(j, "drain_id", &n->drain_id, err, errlen);
 	if (rc)

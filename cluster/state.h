@@ -163,6 +163,7 @@ enum node_status {
 	NODE_ONLINE,
 	NODE_FENCE_PENDING, /* gone; its VMs stay down until it is fenced */
 	NODE_FENCED,	    /* gone and fenced */
+	NODE_OFFLINE,	    /* left cleanly, running nothing (node.leave): nothing to fence */
 };
 
 struct node_info {
@@ -178,6 +179,7 @@ struct node_info {
 	uint64_t drain_id;     /* the state version of the drain: its migrations have higher ids */
 	enum node_status status;
 	bool ready;	       /* reported clean (no leftover VM, keys re-registered) since it joined */
+	bool leaving;	       /* said it stops cleanly and runs nothing (node.leave): takes nothing */
 	uint64_t fenced_ms;    /* when the last fence of it was confirmed */
 	uint64_t left_ms;      /* when the leader saw it leave (fence-pending since) */
 	unsigned int watchdog_s; /* its watchdog timeout (0: none): self-fenced after it */
@@ -303,6 +305,9 @@ json_t *mig_last_to_json(const cluster_state_t *s, const struct vm_mig_last *l);
 /* A migration's progress as ops carry it (mig.progress, mig.handoff, mig.end). */
 json_t *mig_progress_to_json(const struct mig_progress *p);
 int rule_type_parse(const char *s, enum rule_type *t);
+
+/* Is a VM assigned to node @id (not stopped), or migrating to or from it? */
+bool state_node_runs_any(const cluster_state_t *s, uint32_t id);
 
 /* Migrations in flight on node @id, as source or target (queued ones not counted). */
 unsigned int state_migrations_on(const cluster_state_t *s, uint32_t id);

@@ -231,7 +231,8 @@ static const char settings_help[] =
 	"                       queue does not count (default 600)\n"
 	"  drain_high, drain_medium, drain_low\n"
 	"                       what node drain does with a VM of that priority: live,\n"
-	"                       quick or stop (default live, live, quick)\n"
+	"                       quick or stop (a cold move: stopped, started on another\n"
+	"                       node; default live, live, quick)\n"
 	"Example: hvctl settings cpu_overcommit_pct=200 restart_max=5 drain_low=live\n";
 
 static int do_settings(struct ctl *ctl, int argc, char **argv)

@@ -42,7 +42,8 @@ struct hvnoded {
 	bool wd_warned, wd_starving;
 	unsigned int work_running;
 	/* maintcmd.c: a clean stop that drains (or freezes) this node first */
-	bool shutting_down, shutdown_freeze;
+	bool shutting_down;
+	enum { SHUTDOWN_DRAINING, SHUTDOWN_FREEZING, SHUTDOWN_LEAVING } shutdown_phase;
 	uint64_t shutdown_deadline_ms; /* monotonic */
 	qb_loop_timer_handle shutdown_timer;
 };

@@ -20,6 +20,7 @@
 
 #define SHUTDOWN_POLL_MS 250
 #define FREEZE_WAIT_MS 5000
+#define LEAVE_WAIT_MS 3000
 
 /* node.drain {node, force} */
 json_t *cmd_node_drain(struct hvnoded *d, struct ipc_request *req, json_t *args, int *status)
@@ -175,16 +176,62 @@ static bool frozen_all(struct hvnoded *d)
 	return true;
 }
 
+static void shutdown_poll(void *data);
+
+static void poll_again(struct hvnoded *d)
+{
+	qb_loop_timer_add(d->loop, QB_LOOP_MED, SHUTDOWN_POLL_MS * QB_TIME_NS_IN_MSEC, d,
+			  shutdown_poll, &d->shutdown_timer);
+}
+
+/*
+ * Nothing runs here: say so (node.leave) and stop once it is applied. The
+ * cluster then counts this node offline when it leaves, with nothing to
+ * fence (a power fence would switch off a host that is rebooting).
+ */
+static bool leave_cleanly(struct hvnoded *d, const struct node_info *self)
+{
+	json_t *op = json_pack("{s:s,s:s}", "op", "node.leave", "node", self->name);
+	int rc = op ? cluster_send(d, op) : -ENOMEM;
+
+	json_decref(op);
+	if (rc) {
+		qb_log(LOG_WARNING, "shutdown: cannot say it leaves cleanly (%s): it will be fenced",
+		       strerror(-rc));
+		return false;
+	}
+	d->shutdown_phase = SHUTDOWN_LEAVING;
+	d->shutdown_deadline_ms = mono_ms() + LEAVE_WAIT_MS;
+	poll_again(d);
+	return true;
+}
+
 static void shutdown_poll(void *data)
 {
 	struct hvnoded *d = data;
+	const struct node_info *self =
+		state_node_find(d->state, membership_local_id(d->membership));
 	size_t held = 0, left;
 
-	if (!membership_is_quorate(d->membership)) {
+	if (!membership_is_quorate(d->membership) || !self) {
 		qb_log(LOG_WARNING, "shutdown: quorum lost: stopping now");
 		goto stop;
 	}
-	if (d->shutdown_freeze) {
+	switch (d->shutdown_phase) {
+	case SHUTDOWN_LEAVING:
+		if (self->leaving) {
+			qb_log(LOG_NOTICE, "shutdown: the cluster knows this node leaves running "
+					   "nothing (offline, no fence): stopping");
+			goto stop;
+		}
+		if (mono_ms() >= d->shutdown_deadline_ms) {
+			qb_log(LOG_WARNING, "shutdown: node.leave not applied within %d ms: stopping; "
+					    "the cluster fences this node",
+			       LEAVE_WAIT_MS);
+			goto stop;
+		}
+		goto again;
+	case SHUTDOWN_FREEZING:
 		if (frozen_all(d)) {
 			qb_log(LOG_NOTICE,
 			       "shutdown: this node's VMs are frozen (they wait for its return): "
@@ -199,10 +246,14 @@ static void shutdown_poll(void *data)
 			goto stop;
 		}
 		goto again;
+	case SHUTDOWN_DRAINING:
+		break;
 	}
 	left = left_here(d, &held);
 	if (!left) {
-		qb_log(LOG_NOTICE, "shutdown: drained, no VM left here: stopping");
+		qb_log(LOG_NOTICE, "shutdown: drained, no VM left here");
+		if (leave_cleanly(d, self))
+			return;
 		goto stop;
 	}
 	if (held == left) {
@@ -219,8 +270,7 @@ static void shutdown_poll(void *data)
 		goto stop;
 	}
 again:
-	qb_loop_timer_add(d->loop, QB_LOOP_MED, SHUTDOWN_POLL_MS * QB_TIME_NS_IN_MSEC, d,
-			  shutdown_poll, &d->shutdown_timer);
+	poll_again(d);
 	return;
 stop:
 	qb_loop_stop(d->loop);
@@ -240,23 +290,29 @@ bool maint_shutdown(struct hvnoded *d)
 		return false;
 	}
 	d->shutting_down = true;
-	if (!strcmp(policy, "failover"))
-		return false;
-	if (!self || !membership_is_quorate(d->membership) || !left_here(d, &held)) {
+	if (!self || !membership_is_quorate(d->membership)) {
 		qb_log(LOG_NOTICE, "shutdown (policy %s): %s: stopping now", policy,
-		       !self ? "this node is not in the cluster state"
-			       : !membership_is_quorate(d->membership) ? "not quorate"
-								       : "no VM here");
+		       !self ? "this node is not in the cluster state" : "not quorate");
+		return false;
+	}
+	if (!left_here(d, &held) && !d->runs) {
+		qb_log(LOG_NOTICE, "shutdown (policy %s): no VM here", policy);
+		return leave_cleanly(d, self);
+	}
+	if (!strcmp(policy, "failover")) {
+		qb_log(LOG_NOTICE, "shutdown (policy failover): stopping this node's VMs now; the "
+				   "cluster fences it and recovers them elsewhere");
 		return false;
 	}
 	if (!strcmp(policy, "freeze")) {
 		op = json_pack("{s:s,s:s,s:I}", "op", "node.freeze", "node", self->name, "ms",
 			       (json_int_t)command_wall_ms());
-		d->shutdown_freeze = true;
+		d->shutdown_phase = SHUTDOWN_FREEZING;
 		d->shutdown_deadline_ms = mono_ms() + FREEZE_WAIT_MS;
 	} else {
 		op = json_pack("{s:s,s:s,s:b,s:b}", "op", "node.drain", "node", self->name, "force",
 			       false, "auto", true);
+		d->shutdown_phase = SHUTDOWN_DRAINING;
 		d->shutdown_deadline_ms = mono_ms() + (uint64_t)d->cfg.shutdown_timeout_s * 1000;
 	}
 	rc = op ? cluster_send(d, op) : -ENOMEM;
@@ -268,9 +324,11 @@ bool maint_shutdown(struct hvnoded *d)
 	}
 	qb_log(LOG_NOTICE,
 	       "shutdown (policy %s): %s first (at most %u s; a second signal stops at once)",
-	       policy, d->shutdown_freeze ? "freezing this node's VMs" : "draining this node",
-	       d->shutdown_freeze ? FREEZE_WAIT_MS / 1000 : d->cfg.shutdown_timeout_s);
-	qb_loop_timer_add(d->loop, QB_LOOP_MED, SHUTDOWN_POLL_MS * QB_TIME_NS_IN_MSEC, d,
-			  shutdown_poll, &d->shutdown_timer);
+	       policy,
+	       d->shutdown_phase == SHUTDOWN_FREEZING ? "freezing this node's VMs" :
+							"draining this node",
+	       d->shutdown_phase == SHUTDOWN_FREEZING ? FREEZE_WAIT_MS / 1000 :
+							d->cfg.shutdown_timeout_s);
+	poll_again(d);
 	return true;
 }

@@ -76,6 +76,7 @@ struct simnode {
 	bool lost_quorum;
 	bool hello_sent;
 	enum sim_shutdown shutdown;
+	bool leave_sent; /* its node.leave (nothing runs here: offline, no fence) is on its way */
 	struct run runs[SIM_MAX_VMS];
 	struct agent_vm av[SIM_MAX_VMS];
 	/* a fence of this node by the leader */

@@ -262,13 +262,25 @@ static void clean_stop(struct sim *s, struct simnode *n, enum sim_shutdown polic
 	sim_power_set(s, n, false);
 }
 
+/* Nothing runs here: node.leave, so that its departure needs no fence. */
+static void send_leave(struct sim *s, struct simnode *n)
+{
+	sim_client_op(s, n->name, json_pack("{s:s,s:s}", "op", "node.leave", "node", n->name));
+	n->leave_sent = true;
+}
+
 bool sim_agent_shutdown(struct sim *s, struct simnode *n)
 {
 	enum sim_shutdown policy = n->shutdown;
+	const struct node_info *self = state_node_find(s->st, n->id);
 	size_t held = 0, left;
 	char why[160];
 
-	if (!n->quorate) {
+	if (n->quorate && n->leave_sent) {
+		if (!self || !self->leaving)
+			return false;
+		snprintf(why, sizeof(why), "the cluster knows it leaves running nothing");
+	} else if (!n->quorate) {
 		snprintf(why, sizeof(why), "quorum lost");
 	} else if (policy == SIM_SHUTDOWN_FREEZE) {
 		if (!frozen_all(s, n))
@@ -278,15 +290,18 @@ bool sim_agent_shutdown(struct sim *s, struct simnode *n)
 		left = left_here(s, n, &held);
 		if (left && held < left)
 			return false;
-		if (!left)
-			snprintf(why, sizeof(why), "drained, no VM left here");
-		else
+		if (!left) {
+			sim_say(s, "%s: shutdown: drained, no VM left here", n->name);
+			send_leave(s, n);
+			return false;
+		}
 			snprintf(why, sizeof(why),
 				 "%zu VM(s) cannot leave this node: they are recovered like after "
 				 "a failure",
 				 held);
 	}
 	clean_stop(s, n, policy, why);
+	n->leave_sent = false;
 	return true;
 }
 
@@ -309,10 +324,16 @@ static void cmd_shutdown(struct sim *s, char **tok, int ntok)
 		clean_stop(s, n, n->shutdown, "asked again: stopping now");
 		return;
 	}
-	if (!state_node_find(s->st, n->id) || !n->quorate || !left_here(s, n, &held)) {
+	if (!state_node_find(s->st, n->id) || !n->quorate) {
 		why = !state_node_find(s->st, n->id) ? "this node is not in the cluster state"
-		      : !n->quorate ? "not quorate" : "no VM here";
+						     : "not quorate";
 		clean_stop(s, n, policy, why);
+		return;
+	}
+	if (!left_here(s, n, &held)) {
+		sim_say(s, "%s: shutdown (policy %s): no VM here", n->name, policy_name(policy));
+		n->shutdown = policy;
+		send_leave(s, n);
 		return;
 	}
 	if (policy == SIM_SHUTDOWN_FREEZE)

@@ -1740,6 +1740,54 @@ static void test_maint_fallback_overbooks(void **unused)
 	state_destroy(s);
 }
 
+/* A node that stops cleanly running nothing (node.leave) is offline when it leaves: no fence. */
+static void test_node_leave(void **unused)
+{
+	static const uint32_t two[] = { 1, 3 };
+	cluster_state_t *s = mig_cluster(); /* m started on n1 */
+	struct mgr_env env = { .now_ms = 2000, .members = two, .nmembers = 2 };
+	struct mgr_result res;
+	char err[512];
+
+	/* only the node itself, and only when nothing is assigned to it */
+	assert_int_equal(apply_text(s, 1, "{\"op\":\"node.leave\",\"node\":\"n2\"}", err,
+				    sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(apply_text(s, 1, "{\"op\":\"node.leave\",\"node\":\"n1\"}", err,
+				    sizeof(err)),
+			 -EBUSY);
+	assert_string_equal(err, "node n1 still has VMs: it is fenced when it leaves");
+	APPLY_OK(s, 2, "{\"op\":\"node.leave\",\"node\":\"n2\"}");
+	assert_true(state_node_find(s, 2)->leaving);
+	/* it takes nothing now */
+	assert_int_equal(apply_text(s, 3, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"to\":\"n2\"}", err,
+				    sizeof(err)),
+			 -EOPNOTSUPP);
+	/* gone: offline, and nothing to fence */
+	decide(s, two, 2, 1000);
+	assert_int_equal(state_node_find(s, 2)->status, NODE_OFFLINE);
+	assert_non_null(strstr(mgr_log, "left cleanly, running nothing: offline"));
+	assert_int_equal(manager_step(s, &env, &res, NULL, NULL), 0);
+	assert_int_equal(res.nfence, 0);
+	json_decref(res.ops);
+	/* back and clean: online again, leaving forgotten */
+	APPLY_OK(s, 2, "{\"op\":\"node.hello\",\"id\":2,\"name\":\"n2\",\"vcpus\":4,\"memory\":4096,"
+		       "\"domain\":\"\",\"clearance\":\"secret\",\"watchdog_s\":0,"
+		       "\"mig_endpoint\":\"tcp://10.0.0.2:7790\","
+		       "\"mig_key\":\"0000000000000000000000000000000000000002\"}");
+	assert_false(state_node_find(s, 2)->leaving);
+	decide(s, all3, 3, 3000);
+	assert_int_equal(state_node_find(s, 2)->status, NODE_ONLINE);
+
+	/* a leaving node that got a VM after all is fenced like any other */
+	APPLY_OK(s, 2, "{\"op\":\"node.leave\",\"node\":\"n2\"}");
+	APPLY_OK(s, 1, "{\"op\":\"mgr.vm\",\"name\":\"o\",\"expect_epoch\":0,\"state\":\"started\","
+		       "\"node\":2,\"epoch\":1}");
+	decide(s, two, 2, 4000);
+	assert_int_equal(state_node_find(s, 2)->status, NODE_FENCE_PENDING);
+	state_destroy(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1771,6 +1819,7 @@ int main(void)
 		cmocka_unit_test(test_migration_timeout_from_start),
 		cmocka_unit_test(test_failback_window),
 		cmocka_unit_test(test_freeze_and_shutdown_drain),
+		cmocka_unit_test(test_node_leave),
 		cmocka_unit_test(test_maint_every_manager_op_is_mgr),
 		cmocka_unit_test(test_maint_queued_drain_migration_timeout),
 		cmocka_unit_test(test_maint_fallback_ignores_inflight_target),
