@@ -29,6 +29,26 @@ static struct node_info *named_node(cluster_state_t *s, const json_t *op, char *
 	return state_node_mut(s, n->id);
 }
 
+/* The node an op that only a node sends of itself names, after checking @keys; NULL with *@rc. */
+static struct node_info *own_node(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx,
+				  const char *const *keys, int *rc, char *err, size_t errlen)
+{
+	struct node_info *n;
+
+	*rc = jv_check_keys(op, keys, ops_op_name(op), err, errlen);
+	if (*rc)
+		return NULL;
+	*rc = -ENOENT;
+	n = named_node(s, op, err, errlen);
+	if (n && ctx->sender != n->id) {
+		*rc = jv_fail(err, errlen, "%s of node %s sent by node %u: only a node sends it of "
+					   "itself",
+			      ops_op_name(op), n->name, ctx->sender);
+		return NULL;
+	}
+	return n;
+}
+
 /*
  * node.drain {node, force, auto}: an admin, or the node itself as it stops
  * (auto: its maintenance ends when it is back). Draining again (say with
@@ -138,17 +158,10 @@ int op_node_freeze(cluster_state_t *s, const json_t *op, const struct op_ctx *ct
 	uint64_t ms = 0;
 	int rc;
 
-	rc = jv_check_keys(op, keys, "node.freeze", err, errlen);
-	rc = rc ?: jv_u64(op, "ms", &ms, err, errlen);
-	if (rc)
-		return rc;
-	n = named_node(s, op, err, errlen);
+	rc = jv_u64(op, "ms", &ms, err, errlen);
+	n = rc ? NULL : own_node(s, op, ctx, keys, &rc, err, errlen);
 	if (!n)
-		return -ENOENT;
-	if (ctx->sender != n->id)
-		return jv_fail(err, errlen, "node.freeze of node %s sent by node %u: only a node "
-					    "freezes its own VMs",
-			       n->name, ctx->sender);
+		return rc;
 	for (size_t i = 0; i < state_vm_count(s); i++) {
 		struct vm_status *st = state_vm_status_mut(s, state_vm_at(s, i)->name);
 
@@ -193,16 +206,9 @@ int op_node_leave(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx
 	struct node_info *n;
 	int rc;
 
-	rc = jv_check_keys(op, keys, "node.leave", err, errlen);
-	if (rc)
-		return rc;
-	n = named_node(s, op, err, errlen);
+	n = own_node(s, op, ctx, keys, &rc, err, errlen);
 	if (!n)
-		return -ENOENT;
-	if (ctx->sender != n->id)
-		return jv_fail(err, errlen, "node.leave of node %s sent by node %u: only a node "
-					    "says it leaves",
-			       n->name, ctx->sender);
+		return rc;
 	if (runs_any(s, n->id)) {
 		jv_fail(err, errlen, "node %s still has VMs: it is fenced when it leaves", n->name);
 		return -EBUSY;
