@@ -425,6 +425,7 @@ const struct fence_record *state_fence_at(const cluster_state_t *s, size_t i)
 
 static const char *const ha_names[] = { "stopped",  "starting", "started", "stopping",
 					"fence",    "recovery", "error" };
+static const char *const maint_names[] = { "admin", "shutdown", "left" };
 static const char *const node_names[] = { "joining", "online", "fence-pending", "fenced",
 					   "offline" };
 static const char *const event_names[] = { "none", "running", "stopped", "failed", "poweroff" };
@@ -681,7 +682,7 @@ json_t *node_info_to_json(const struct node_info *n)
 		json_object_set_new(j, "leaving", json_true());
 	if (j && n->maintenance) {
 		json_object_set_new(j, "drain_force", json_boolean(n->drain_force));
-		json_object_set_new(j, "maint_auto", json_integer(n->maint_auto));
+		json_object_set_new(j, "maint_auto", json_string(maint_names[n->maint_auto]));
 		json_object_set_new(j, "drain_id", json_integer((json_int_t)n->drain_id));
 	}
 	return j;
@@ -694,8 +695,8 @@ static int node_info_from_json(const json_t *j, struct node_info *n, char *err, 
 					     "state",	  "ready", "fenced_ms", "left_ms",
 					     "watchdog_s", "mig_endpoint", "mig_key",
 					     "drain_force", "maint_auto", "drain_id", "leaving", NULL };
-	unsigned int maint_auto = 0;
-	const char *str;
+	const char *str, *ma = json_string_value(json_object_get(j, "maint_auto"));
+	int mi = 0;
 	int rc;
 
 	memset(n, 0, sizeof(*n));
@@ -720,13 +721,17 @@ static int node_info_from_json(const json_t *j, struct node_info *n, char *err, 
 	rc = rc ?: jv_str(j, "mig_key", n->mig_key, sizeof(n->mig_key), err, errlen);
 	rc = rc ?: jv_bool(j, "drain_force", &n->drain_force, err, errlen);
 	rc = rc ?: jv_bool(j, "leaving", &n->leaving, err, errlen);
-	rc = rc ?: jv_uint(j, "maint_auto", &maint_auto, err, errlen);
+
 	rc = rc ?: jv_u64(j, "drain_id", &n->drain_id, err, errlen);
 	if (rc)
 		return rc;
-	if (maint_auto > MAINT_NODE_LEFT)
-		return jv_fail(err, errlen, "node %u: maint_auto out of range", n->id);
-	n->maint_auto = (enum maint_auto)maint_auto;
+	if (json_object_get(j, "maint_auto")) {
+		mi = ma ? name_index(maint_names, 3, ma) : -1;
+		if (mi < 0)
+			return jv_fail(err, errlen, "node %u: maint_auto must be admin, shutdown or left",
+				       n->id);
+	}
+	n->maint_auto = (enum maint_auto)mi;
 	str = json_string_value(json_object_get(j, "clearance"));
 	if (vm_class_parse(str ? str : "public", &n->clearance))
 		return jv_fail(err, errlen, "node %u: clearance unknown", n->id);

@@ -21,7 +21,8 @@
 #include "fenceconf.h"
 #include "vm.h"
 
-#define STATE_FORMAT_VERSION 2
+/* 3: maintenance (drain, failback, freeze, offline); 1 and 2 are still read */
+#define STATE_FORMAT_VERSION 3
 #define STATE_MAX_VMS 4096
 #define STATE_MAX_NODES 64
 #define STATE_MAX_RULES 1024

@@ -80,7 +80,7 @@ const char *ctl_mig_progress(json_t *mig, char *buf, size_t len);
 const char *ctl_mig_result(const char *name, json_t *vm, json_t *last, char *buf, size_t len);
 
 /* Rows of strings, the first the header; printed aligned or as CSV (hvctl_util.c). */
-#define CTL_TABLE_COLS 9
+#define CTL_TABLE_COLS 12
 struct ctl_table {
 	json_t *rows;
 	size_t ncols;

@@ -85,14 +85,26 @@ static void impact_table(json_t *vms, bool csv)
 	json_t *it;
 	size_t i;
 
-	ctl_table_init(&t, 9);
-	ctl_table_row(&t, "VM", "OWNER", "CONTACT", "APP", "TIER", "PRIORITY", "CLASS", "ACTION",
-		      "WHY");
-	json_array_foreach(vms, i, it)
-		ctl_table_row(&t, val(it, "name"), val(it, "owner"), val(it, "contact"),
-			      val(it, "app"), val(it, "tier"), val(it, "priority"),
-			      val(it, "classification"), action_text(it, act, sizeof(act)),
-			      val(it, "why"));
+	ctl_table_init(&t, csv ? 10 : 9);
+	/* CSV (the --csv convention): columns named as the JSON keys, values as in JSON */
+	if (csv)
+		ctl_table_row(&t, "name", "owner", "contact", "app", "tier", "priority",
+			      "classification", "action", "to", "why");
+	else
+		ctl_table_row(&t, "VM", "OWNER", "CONTACT", "APP", "TIER", "PRIORITY", "CLASS",
+			      "ACTION", "WHY");
+	json_array_foreach(vms, i, it) {
+		if (csv)
+			ctl_table_row(&t, val(it, "name"), val(it, "owner"), val(it, "contact"),
+				      val(it, "app"), val(it, "tier"), val(it, "priority"),
+				      val(it, "classification"), val(it, "action"), val(it, "to"),
+				      val(it, "why"));
+		else
+			ctl_table_row(&t, val(it, "name"), val(it, "owner"), val(it, "contact"),
+				      val(it, "app"), val(it, "tier"), val(it, "priority"),
+				      val(it, "classification"), action_text(it, act, sizeof(act)),
+				      val(it, "why"));
+	}
 	if (csv)
 		ctl_table_print_csv(&t);
 	else
@@ -125,7 +137,7 @@ static int parse(struct ctl *ctl, int argc, char **argv, const char *what, bool 
 	memset(o, 0, sizeof(*o));
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w':
 		case 'f':
@@ -159,6 +171,8 @@ static int parse(struct ctl *ctl, int argc, char **argv, const char *what, bool 
 		case 'h':
 			fputs(hvctl_node_help, stdout);
 			return 0;
+		case ':':
+			return maint_usage("%s: option '%s' needs a value", what, argv[optind - 1]);
 		default:
 			return maint_usage("%s: unknown option '%s'", what, argv[optind - 1]);
 		}
@@ -307,8 +321,8 @@ static int drain_wait(struct ctl *ctl, const char *node, json_t *impact, long ti
 	size_t n = json_array_size(vms0), i, moved = 0, stopped = 0, held = 0, ndone = 0;
 	int64_t start = mono_ms();
 	struct follow *f = calloc(n ? n : 1, sizeof(*f));
+	bool busy, timed_out = false;
 	int rc = 0;
-	bool busy;
 
 	if (!f)
 		return EXIT_DAEMON_ERROR;
@@ -352,8 +366,8 @@ static int drain_wait(struct ctl *ctl, const char *node, json_t *impact, long ti
 				"hvctl: node drain %s: still under way after %ld s (see hvctl node "
 				"impact %s)\n",
 				node, timeout_s, node);
-			rc = EXIT_TIMEOUT;
-			goto out;
+			timed_out = true;
+			break;
 		}
 	}
 	out = json_array();
@@ -367,30 +381,32 @@ static int drain_wait(struct ctl *ctl, const char *node, json_t *impact, long ti
 							"result",
 							f[i].moved	       ? "moved"
 								: f[i].stopped ? "stopped"
-									       : "stays",
+								: f[i].held[0] ? "stays"
+									       : "moving",
 							"why", f[i].held));
 	}
 	if (ctl->json) {
-		json_t *j = json_pack("{s:s,s:o,s:I,s:b}", "node", node, "vms",
+		json_t *j = json_pack("{s:s,s:o,s:I,s:b,s:b}", "node", node, "vms",
 				      out ? out : json_array(), "elapsed_ms",
-				      (json_int_t)(mono_ms() - start), "empty", held == 0);
+				      (json_int_t)(mono_ms() - start), "empty", held == 0,
+				      "timed_out", timed_out);
 
 		print_json(j);
 		json_decref(j);
 	} else {
 		json_decref(out);
 		printf("node %s: %s after %.1f s: %zu moved, %zu stopped, %zu still there\n", node,
-		       held ? "drain incomplete" : "drained", (mono_ms() - start) / 1000.0, moved,
-		       stopped, held);
+		       timed_out ? "drain still under way" : held ? "drain incomplete" : "drained",
+		       (mono_ms() - start) / 1000.0, moved, stopped, held);
 		for (i = 0; i < n; i++)
 			if (!f[i].done)
-				printf("  %s: %s\n", f[i].name, f[i].held);
-		if (held)
+				printf("  %s: %s\n", f[i].name, f[i].held[0] ? f[i].held : "moving");
+		if (held && !timed_out)
 			printf("the node stays in maintenance; fix the cause and run 'hvctl node "
 			       "drain %s' again, or --force to stop them\n",
 			       node);
 	}
-	rc = held ? EXIT_DAEMON_ERROR : 0;
+	rc = timed_out ? EXIT_TIMEOUT : held ? EXIT_DAEMON_ERROR : 0;
 out:
 	free(f);
 	return rc;

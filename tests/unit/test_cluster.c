@@ -276,9 +276,9 @@ static void test_state(void **state)
 	assert_int_equal(state_from_json(t, j, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "state: vms[0]: vcpus: missing");
 	json_decref(j);
-	j = parse("{\"format\":3,\"version\":9,\"vms\":[]}");
+	j = parse("{\"format\":4,\"version\":9,\"vms\":[]}");
 	assert_int_equal(state_from_json(t, j, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "state: format 3 is not supported (this build reads 1..2)");
+	assert_string_equal(err, "state: format 4 is not supported (this build reads 1..3)");
 	json_decref(j);
 	j = parse("{\"format\":2,\"version\":9,\"vms\":[],\"nodes\":[{\"id\":0}]}");
 	assert_int_equal(state_from_json(t, j, err, sizeof(err)), -EINVAL);

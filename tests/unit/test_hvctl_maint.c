@@ -219,6 +219,13 @@ static void test_drain_wait_times_out(void **state)
 	polls = polls_stuck;
 	assert_int_equal(run(&ctl, &out, "drain", "n1", "--wait", "--timeout", "5", NULL),
 			 EXIT_TIMEOUT);
+	assert_non_null(strstr(out, "drain still under way after"));
+	assert_non_null(strstr(out, "  a: moving"));
+	free(out);
+	ctl.json = false;
+	assert_int_equal(run(&ctl, &out, "drain", "n1", "--wait", "--timeout", "5", "--json", NULL),
+			 EXIT_TIMEOUT);
+	assert_non_null(strstr(out, "\"timed_out\":true"));
 	free(out);
 }
 
@@ -249,6 +256,8 @@ static void test_usage_errors(void **state)
 	assert_int_equal(run(&ctl, &out, "drain", "n1", "--wait", "--timeout", "0", NULL),
 			 EXIT_USAGE);
 	free(out);
+	assert_int_equal(run(&ctl, &out, "drain", "n1", "--wait", "--timeout", NULL), EXIT_USAGE);
+	free(out);
 	assert_int_equal(run(&ctl, &out, "resume", "n1", "--force", NULL), EXIT_USAGE);
 	free(out);
 	assert_int_equal(run(&ctl, &out, "impact", "n1", "--csv", "--json", NULL), EXIT_USAGE);
@@ -266,11 +275,14 @@ static void test_impact_csv(void **state)
 
 	assert_int_equal(run(&ctl, &out, "impact", "n1", "--csv", NULL), 0);
 	assert_string_equal(calls, "node.impact");
-	assert_non_null(strstr(out, "VM,OWNER,CONTACT,APP,TIER,PRIORITY,CLASS,ACTION,WHY\r\n"));
+	/* the --csv convention: columns named as the JSON keys, values as in JSON */
+	assert_non_null(strstr(out, "name,owner,contact,app,tier,priority,classification,action,to,"
+				    "why\r\n"));
 	/* a comma in a field is quoted; an empty field is empty, not "-" */
 	assert_non_null(strstr(out, "a,ann,\"ann@example.org, desk 4\",shop,web,high,public,"
-				    "live -> n2,least loaded\r\n"));
-	assert_non_null(strstr(out, "b,,,,,low,public,quick -> n3,\r\n"));
+				    "live,n2,least loaded\r\n"));
+	assert_non_null(strstr(out, "b,,,,,low,public,quick,n3,\r\n"));
+	assert_non_null(strstr(out, "c,cy,,,,medium,public,stays,,\"cannot be placed: n2, n3: "));
 	free(out);
 }
 
