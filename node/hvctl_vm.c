@@ -418,7 +418,7 @@ static void show_human(json_t *vm)
 	else
 		printf("Failback:       %s\n", ctl_str(vm, "failback"));
 	if (json_is_string(json_object_get(vm, "held")))
-		printf("Drain:          stays on its node: %s\n", ctl_str(vm, "held"));
+		printf("Held:           %s\n", ctl_str(vm, "held"));
 	if (json_is_true(json_object_get(vm, "frozen")))
 		printf("Frozen:         its node stopped it on shutdown; it starts there again on its return\n");
 	printf("Preferred:      ");

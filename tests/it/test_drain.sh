@@ -75,7 +75,7 @@ act() { jget "$imp" "[v for v in j['vms'] if v['name'] == '$1'][0]['$2']"; }
 [ "$(act d5 action)" = stays ] || fail "impact d5: $imp"
 [ "$(act d1 owner)" = team-d1 ] && [ "$(act d1 contact)" = d1@example.org ] || fail "impact owner: $imp"
 csv=$(on n3 hvctl node impact n1 --csv) || fail "impact --csv"
-python3 -c 'import csv,sys; r=list(csv.reader(sys.stdin)); assert r[0][0] == "VM" and len(r) == 5, r' <<<"$csv" ||
+python3 -c 'import csv,sys; r=list(csv.reader(sys.stdin)); assert r[0][:3] == ["name", "owner", "contact"] and len(r) == 5 and {x[0]: x[7] for x in r[1:]}["d5"] == "stays", r' <<<"$csv" ||
 	fail "impact --csv: $csv"
 set +e
 out=$(on n3 hvctl node drain n1 --wait 2>&1)
