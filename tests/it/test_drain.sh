@@ -9,7 +9,8 @@
 #   3. node resume n1: d1, d2 (failback immediate) come back live, d3 (none) stays,
 #      d5 (still wanted) starts on n1 again.
 #   4. SIGTERM hvnoded on n1 (shutdown_policy migrate): d1 and d2 move off live before it
-#      stops; hvnoded back on n1: its maintenance ends by itself and they fail back.
+#      stops; it leaves running nothing: offline, not fenced; hvnoded back on n1: its
+#      maintenance ends by itself and they fail back.
 #   5. shutdown_policy freeze on n1, SIGTERM: d1 and d2 stop and stay n1's (not recovered
 #      elsewhere while it is away); hvnoded back: they start on n1 again.
 set -euo pipefail
@@ -133,10 +134,16 @@ log "4. SIGTERM hvnoded on n1 (shutdown_policy migrate): d1, d2 leave live first
 on n1 hvctl vm stop d5 >/dev/null || fail "stop d5"
 for v in d1 d2; do boot[$v]=$(boot_of n1 $v); seq[$v]=$(seq_of n1 $v); done
 n1log=$("$lab" path n1)/log/hvnoded.log
+fences_of_n1() { on n2 hvctl fence history --json | python3 -c 'import json,sys; print(sum(1 for f in json.load(sys.stdin) if f["node"] == "n1"))'; }
+fences_before=$(fences_of_n1)
 on n1 pkill -TERM -x hvnoded
 wait_for 120 "hvnoded on n1 gone" bash -c "! $lab exec n1 -- pgrep -x hvnoded"
 grep -q 'shutdown (policy migrate): draining this node first' "$n1log" || fail "n1 did not drain on SIGTERM"
 grep -q 'shutdown: drained, no VM left here' "$n1log" || fail "n1 stopped before it was empty"
+# it ran nothing when it left: offline, and nobody fences it (no power-off of a rebooting host)
+wait_for 20 "n1 offline" bash -c "$lab exec n2 -- hvctl node list --json | grep -q '\"state\": \"offline\"'"
+sleep 2
+[ "$(fences_of_n1)" = "$fences_before" ] || fail "n1 left cleanly but was fenced: $(on n2 hvctl fence history)"
 for v in d1 d2; do
 	[ "$(vm_node $v)" != n1 ] || fail "$v still assigned to n1"
 	[ "$(last_mig $v cause)" = drain ] && [ "$(last_mig $v result)" = completed ] || fail "$v: $(vmj $v)"
