@@ -317,6 +317,7 @@ bench: $(BENCHES) all
 	tests/bench/bench_placement
 	tests/bench/bench_failover.sh
 	tests/bench/bench_migrate.sh
+	tests/bench/bench_drain.sh
 .PHONY: bench
 .PHONY: check
 

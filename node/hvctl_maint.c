@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #define POLL_MS 500
+#define PROGRESS_MS 5000 /* a migration still running says how far it is this often */
 
 static int maint_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int maint_usage(const char *fmt, ...)
@@ -228,6 +229,7 @@ struct follow {
 	char name[72];
 	json_int_t seen_mig, seen_last; /* migration ids already told */
 	char held[600];			/* the reason already told */
+	int64_t progress_ms;		/* when its migration's progress was last told */
 	bool done, moved, stopped;
 };
 
@@ -264,9 +266,15 @@ static bool follow_step(struct ctl *ctl, struct follow *f, json_t *v, const char
 
 	if (json_is_object(mig) && id_of(mig) != f->seen_mig) {
 		f->seen_mig = id_of(mig);
+		f->progress_ms = mono_ms();
 		if (!quiet)
 			printf("      vm %s: %s migration to %s\n", f->name, ctl_str(mig, "mode"),
 			       ctl_str(mig, "to"));
+	} else if (json_is_object(json_object_get(mig, "progress")) &&
+		   mono_ms() - f->progress_ms >= PROGRESS_MS) {
+		f->progress_ms = mono_ms();
+		if (!quiet)
+			printf("      vm %s: %s\n", f->name, ctl_mig_progress(mig, text, sizeof(text)));
 	}
 	if (json_is_object(last) && id_of(last) != f->seen_last) {
 		f->seen_last = id_of(last);

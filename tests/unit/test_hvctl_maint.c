@@ -76,7 +76,8 @@ static const char *const polls_empty[] = {
 /* a's migration never ends */
 static const char *const polls_stuck[] = {
 	"[" VM("a", "n1", "started", ", \"migration\": {\"id\": 10, \"mode\": \"live\","
-	" \"to\": \"n2\", \"from\": \"n1\", \"phase\": \"running\"}") "]",
+	" \"to\": \"n2\", \"from\": \"n1\", \"phase\": \"running\", \"progress\":"
+	" {\"elapsed_ms\": 4000, \"raw_bytes\": 1048576, \"iteration\": 3}}") "]",
 	NULL,
 };
 
@@ -221,6 +222,8 @@ static void test_drain_wait_times_out(void **state)
 			 EXIT_TIMEOUT);
 	assert_non_null(strstr(out, "drain still under way after"));
 	assert_non_null(strstr(out, "  a: moving"));
+	/* a long migration says how far it is (every 5 s) */
+	assert_non_null(strstr(out, "vm a: elapsed 4.0 s, sent 1.0 MiB"));
 	free(out);
 	ctl.json = false;
 	assert_int_equal(run(&ctl, &out, "drain", "n1", "--wait", "--timeout", "5", "--json", NULL),
