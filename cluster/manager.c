@@ -96,12 +96,17 @@ static bool was_started(const uint64_t *ids, size_t n, uint64_t id)
  * it was asked, since a queued one may wait long for a slot (a drain of many
  * VMs). A state from before started_ms counts from the request.
  */
-static bool timed_out(const struct step *x, const struct vm_migration *m)
+/* A cancelled migration's source has this long to stop it before the leader ends it. */
+#define MIG_CANCEL_GRACE_MS 60000
+
+/* Running longer than migrate_timeout_s (plus @grace_ms), from its start. */
+static bool timed_out(const struct step *x, const struct vm_migration *m, uint64_t grace_ms)
 {
 	uint64_t since = m->started_ms ? m->started_ms : m->asked_ms;
 
 	return m->phase == MIG_RUNNING && since && x->env->now_ms > since &&
-	       x->env->now_ms - since > (uint64_t)state_settings(x->s)->mig_timeout_s * 1000;
+	       x->env->now_ms - since >
+		       (uint64_t)state_settings(x->s)->mig_timeout_s * 1000 + grace_ms;
 }
 
 /*
@@ -157,9 +162,22 @@ static void decide_migrations(struct step *x)
 			snprintf(why, sizeof(why), "node %s is not online",
 				 node_name(x->s, !m->to || node_up(x, m->to) ? m->from : m->to));
 			mig_end(x, def, m, why);
-		} else if (timed_out(x, m)) {
+		} else if (timed_out(x, m, 0) && !m->cancel) {
+			/*
+			 * Not ended here: its source may be past the point of no return
+			 * (QEMU completed, the handoff on its way). Cancelled, the source
+			 * stops it if it still can, or hands the VM over.
+			 */
 			snprintf(why, sizeof(why), "timed out after %u s (settings: migrate_timeout_s)",
 				 cs->mig_timeout_s);
+			say(x, "vm %s: migration %" PRIu64 " (%s -> %s): %s: cancel", def->name, m->id,
+			    node_name(x->s, m->from), node_name(x->s, m->to), why);
+			emit(x, json_pack("{s:s,s:s,s:I,s:s}", "op", "mgr.mig-cancel", "name",
+					  def->name, "id", (json_int_t)m->id, "reason", why));
+		} else if (timed_out(x, m, MIG_CANCEL_GRACE_MS)) {
+			snprintf(why, sizeof(why), "timed out after %u s, and its source did not stop "
+						   "it within %d s of the cancel",
+				 cs->mig_timeout_s, MIG_CANCEL_GRACE_MS / 1000);
 			mig_end(x, def, m, why);
 		}
 	}

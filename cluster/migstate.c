@@ -149,19 +149,19 @@ int mig_progress_from_json(const json_t *j, struct mig_progress *p, char *err, s
 
 json_t *mig_status_to_json(const struct vm_migration *m)
 {
-	return json_pack("{s:I,s:s,s:s,s:I,s:I,s:b,s:I,s:I,s:s,s:o}", "id", (json_int_t)m->id,
+	return json_pack("{s:I,s:s,s:s,s:I,s:I,s:b,s:I,s:I,s:s,s:o,s:s}", "id", (json_int_t)m->id,
 			 "mode", mig_mode_name(m->mode), "phase", mig_phase_name(m->phase), "from",
 			 (json_int_t)m->from, "to", (json_int_t)m->to, "cancel", m->cancel,
 			 "asked_ms", (json_int_t)m->asked_ms, "started_ms", (json_int_t)m->started_ms,
 			 "cause", mig_cause_name(m->cause), "progress",
-			 mig_progress_to_json(&m->progress));
+			 mig_progress_to_json(&m->progress), "cancel_why", m->cancel_why);
 }
 
 int mig_status_from_json(const json_t *j, struct vm_migration *m, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "id",     "mode",	  "phase",    "from",
 					     "to",     "cancel", "asked_ms", "started_ms",
-					     "progress", "cause", NULL };
+					     "progress", "cause", "cancel_why", NULL };
 	const json_t *cj = json_object_get(j, "cause"), *p;
 	const char *cause = cj ? json_string_value(cj) : "admin";
 	int rc;
@@ -174,6 +174,7 @@ int mig_status_from_json(const json_t *j, struct vm_migration *m, char *err, siz
 	rc = rc ?: jv_bool(j, "cancel", &m->cancel, err, errlen);
 	rc = rc ?: jv_u64(j, "asked_ms", &m->asked_ms, err, errlen);
 	rc = rc ?: jv_u64(j, "started_ms", &m->started_ms, err, errlen);
+	rc = rc ?: jv_str(j, "cancel_why", m->cancel_why, sizeof(m->cancel_why), err, errlen);
 	if (rc)
 		return rc;
 	if (mig_mode_parse(json_string_value(json_object_get(j, "mode")), &m->mode) ||

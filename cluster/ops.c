@@ -772,6 +772,8 @@ static int apply(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx,
 		return op_mgr_mig(s, op, err, errlen);
 	if (!strcmp(name, "mgr.mig-end"))
 		return op_mig_end(s, op, ctx, err, errlen);
+	if (!strcmp(name, "mgr.mig-cancel"))
+		return op_mgr_mig_cancel(s, op, err, errlen);
 	if (!strcmp(name, "mgr.move"))
 		return op_mgr_move(s, op, err, errlen);
 	if (!strcmp(name, "mgr.held"))

@@ -19,6 +19,7 @@ int op_mig_handoff(cluster_state_t *s, const json_t *op, const struct op_ctx *ct
 int op_mig_end(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, char *err,
 	       size_t errlen);
 int op_mgr_mig(cluster_state_t *s, const json_t *op, char *err, size_t errlen);
+int op_mgr_mig_cancel(cluster_state_t *s, const json_t *op, char *err, size_t errlen);
 int op_vm_save(cluster_state_t *s, const json_t *op, char *err, size_t errlen);
 int op_vm_restore(cluster_state_t *s, const json_t *op, char *err, size_t errlen);
 int op_mig_saved(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, char *err,

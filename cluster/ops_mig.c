@@ -275,6 +275,35 @@ int op_mgr_move(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 	return 0;
 }
 
+/* mgr.mig-cancel {name, id, reason}: the leader cancels a running migration (its timeout). */
+int op_mgr_mig_cancel(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "op", "req", "name", "id", "reason", NULL };
+	const struct vm_def *def;
+	struct vm_status *st;
+	char why[sizeof(st->mig.cancel_why)] = "";
+	uint64_t id = 0;
+	int rc;
+
+	rc = jv_check_keys(op, keys, "mgr.mig-cancel", err, errlen);
+	rc = rc ?: jv_u64(op, "id", &id, err, errlen);
+	rc = rc ?: jv_str(op, "reason", why, sizeof(why), err, errlen);
+	if (rc)
+		return rc;
+	def = ops_named_vm(s, op, err, errlen);
+	if (!def)
+		return -ENOENT;
+	st = state_vm_status_mut(s, def->name);
+	if (st->mig.id != id || st->mig.phase != MIG_RUNNING) {
+		jv_fail(err, errlen, "vm %s: migration %" PRIu64 " is not running", def->name, id);
+		return -ESTALE;
+	}
+	st->mig.cancel = true;
+	memcpy(st->mig.cancel_why, why, sizeof(why));
+	state_bump(s);
+	return 0;
+}
+
 /* vm.migrate-cancel {name}: an admin; a running one is stopped by its source. */
 int op_vm_migrate_cancel(cluster_state_t *s, const json_t *op, char *err, size_t errlen)
 {

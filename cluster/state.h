@@ -100,7 +100,8 @@ struct vm_migration {
 	enum mig_mode mode;
 	enum mig_phase phase;
 	uint32_t from, to;
-	bool cancel;		/* an admin asked to cancel: the source stops it */
+	bool cancel;		/* an admin (or the leader's timeout) asked to cancel: the source stops it */
+	char cancel_why[128];	/* the leader's reason ("" an admin's) */
 	uint64_t asked_ms;	/* the requester's clock */
 	uint64_t started_ms;	/* the leader's clock when it started (mgr.mig); 0 queued */
 	enum mig_cause cause;

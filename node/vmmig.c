@@ -1093,7 +1093,7 @@ void vmmig_reconcile(struct hvnoded *d)
 			src_fail(c, "the migration ended in the cluster state");
 		} else if (st->mig.cancel && !c->cancel) {
 			c->cancel = true;
-			src_fail(c, "cancelled by an admin");
+			src_fail(c, st->mig.cancel_why[0] ? st->mig.cancel_why : "cancelled by an admin");
 		}
 	}
 	for (size_t i = 0; m->srv && i < state_vm_count(d->state); i++) {

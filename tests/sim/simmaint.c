@@ -133,7 +133,7 @@ static void source_step(struct sim *s, struct simnode *n, int v, const struct vm
 	if (!runs_here) {
 		mig_end(s, n, v, m, false, "its QEMU is gone");
 	} else if (m->cancel) {
-		mig_end(s, n, v, m, true, "cancelled by an admin");
+		mig_end(s, n, v, m, true, m->cancel_why[0] ? m->cancel_why : "cancelled by an admin");
 	} else if (!t || !t->power || !t->connected) {
 		snprintf(why, sizeof(why), "the stream to node %s broke: it is unreachable",
 			 sim_id_name(s, m->to));

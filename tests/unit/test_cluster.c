@@ -1206,14 +1206,43 @@ static void test_migration_timeout_from_start(void **unused)
 	assert_int_equal(q->mig.phase, MIG_RUNNING);
 	assert_int_equal(q->mig.started_ms, 20000);
 	assert_null(strstr(mgr_log, "timed out"));
-	/* 10 s after its start it is still in time; past that it ends */
+	/* 10 s after its start it is still in time; past that it is cancelled (its source stops it) */
 	decide(s, all3, 3, 30000);
 	assert_int_equal(state_vm_status(s, "q")->mig.phase, MIG_RUNNING);
+	assert_false(state_vm_status(s, "q")->mig.cancel);
 	decide(s, all3, 3, 30001);
+	q = state_vm_status(s, "q");
+	assert_int_equal(q->mig.phase, MIG_RUNNING);
+	assert_true(q->mig.cancel);
+	assert_string_equal(q->mig.cancel_why, "timed out after 10 s (settings: migrate_timeout_s)");
+	/* not ended under its source's feet (it may be handing the VM over right now)... */
+	decide(s, all3, 3, 60000);
+	assert_int_equal(state_vm_status(s, "q")->mig.phase, MIG_RUNNING);
+	/* ...unless the source does not stop it within a minute */
+	decide(s, all3, 3, 90002);
 	q = state_vm_status(s, "q");
 	assert_int_equal(q->mig.id, 0);
 	assert_int_equal(q->mig_last.result, MIG_FAILED);
-	assert_non_null(strstr(q->mig_last.reason, "timed out after 10 s"));
+	assert_non_null(strstr(q->mig_last.reason, "timed out after 10 s, and its source did not"));
+	state_destroy(s);
+}
+
+/* A source that hands the VM over as the timeout's cancel arrives: the handoff wins. */
+static void test_timeout_cancel_then_handoff(void **unused)
+{
+	cluster_state_t *s = mig_cluster(); /* m started on n1 */
+	char op[256];
+
+	APPLY_OK(s, 2, "{\"op\":\"settings.set\",\"settings\":{\"migrate_timeout_s\":10}}");
+	APPLY_OK(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"to\":\"n2\",\"ms\":1000}");
+	decide(s, all3, 3, 1000);
+	decide(s, all3, 3, 11001);
+	assert_true(state_vm_status(s, "m")->mig.cancel);
+	snprintf(op, sizeof(op), "{\"op\":\"mig.handoff\",\"name\":\"m\",\"id\":%llu}",
+		 (unsigned long long)state_vm_status(s, "m")->mig.id);
+	APPLY_OK(s, 1, op);
+	assert_int_equal(state_vm_status(s, "m")->node, 2);
+	assert_int_equal(state_vm_status(s, "m")->state, VM_HA_STARTING);
 	state_destroy(s);
 }
 
@@ -1820,6 +1849,7 @@ int main(void)
 		cmocka_unit_test(test_failback_window),
 		cmocka_unit_test(test_freeze_and_shutdown_drain),
 		cmocka_unit_test(test_node_leave),
+		cmocka_unit_test(test_timeout_cancel_then_handoff),
 		cmocka_unit_test(test_maint_every_manager_op_is_mgr),
 		cmocka_unit_test(test_maint_queued_drain_migration_timeout),
 		cmocka_unit_test(test_maint_fallback_ignores_inflight_target),
