@@ -53,7 +53,7 @@ migrate_checked() {
 	src=$(vm_node m1)
 	dst=$(other "$src")
 	read -r seq boot <<<"$(last_commit "$src" m1)"
-	boots=$(console "$dst" m1 | grep -ac '^hvguest boot id=' || true)
+	boots=$(console "$dst" m1 | grep -ao 'hvguest boot id=' | wc -l || true)
 	log "$mode migration of m1: $src -> $dst (boot $boot, seq $seq)"
 	out=$(on n3 hvctl vm migrate m1 --to "$dst" --mode "$mode" --wait 2>&1) ||
 		fail "$mode migration: hvctl exit $?: $out; $(vmj m1)"
@@ -62,7 +62,7 @@ migrate_checked() {
 	[ "$(jget "$(vmj m1)" 'j["state"]')" = running ] || fail "m1 not running: $(vmj m1)"
 	[ "$(last_mig result)" = completed ] || fail "last migration: $(vmj m1)"
 	wait_for 30 "m1 commits on $dst, same boot $boot, after seq $seq" commits_since "$dst" m1 "$seq" "$boot"
-	[ "$(console "$dst" m1 | grep -ac '^hvguest boot id=' || true)" = "$boots" ] ||
+	[ "$(console "$dst" m1 | grep -ao 'hvguest boot id=' | wc -l || true)" = "$boots" ] ||
 		fail "m1 booted again on $dst"
 	[ "$(keys "${luns[0]}")" = "$(key_of "$dst")" ] ||
 		fail "LUN keys after the migration: $(keys "${luns[0]}"), want only $dst's $(key_of "$dst")"
@@ -157,12 +157,12 @@ j=$(vmj m3)
 [ -z "$(keys "${luns[2]}")" ] || fail "keys left on m3's disk after the save: $(keys "${luns[2]}")"
 [ -z "$(keys "${luns[3]}")" ] || fail "keys left on m3's state LUN after the save: $(keys "${luns[3]}")"
 dst=$(other "$src")
-boots=$(console "$dst" m3 | grep -ac '^hvguest boot id=' || true)
+boots=$(console "$dst" m3 | grep -ao 'hvguest boot id=' | wc -l || true)
 out=$(on n1 hvctl vm restore m3 --on "$dst" 2>&1) || fail "vm restore m3: $out; $(vmj m3)"
 log "$out"
 [ "$(vm_node m3)" = "$dst" ] || fail "m3 restored on $(vm_node m3), not $dst"
 wait_for 30 "m3 commits on $dst, same boot $boot, after seq $seq" commits_since "$dst" m3 "$seq" "$boot"
-[ "$(console "$dst" m3 | grep -ac '^hvguest boot id=' || true)" = "$boots" ] || fail "m3 booted again on $dst"
+[ "$(console "$dst" m3 | grep -ao 'hvguest boot id=' | wc -l || true)" = "$boots" ] || fail "m3 booted again on $dst"
 [ "$(jget "$(vmj m3)" 'j.get("saved")')" != True ] || fail "m3 still marked saved after its restore"
 refused "a restore of a running VM" "no saved state" n1 vm restore m3
 on n1 hvctl vm stop m3 >/dev/null || fail "stop m3"
