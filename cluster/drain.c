@@ -16,19 +16,6 @@ const char *drain_action_name(enum drain_action a)
 	return (unsigned)a < 5 ? names[a] : "?";
 }
 
-bool drain_takes_vms(const struct node_info *n)
-{
-	return n->status == NODE_ONLINE && n->ready && !n->maintenance && n->mig_endpoint[0] &&
-		n->mig_key[0];
-}
-
-static bool runs(const struct vm_status *st)
-{
-	return st->node &&
-		(st->state == VM_HA_STARTING || st->state == VM_HA_STARTED ||
-		 st->state == VM_HA_STOPPING);
-}
-
 static const char *name_of(const cluster_state_t *s, uint32_t id)
 {
 	const struct node_info *n = state_node_find(s, id);
@@ -116,8 +103,8 @@ int drain_plan(const cluster_state_t *s, uint32_t node, const bool *usable, bool
 		const struct vm_status *st = state_vm_status(s, def->name);
 		struct drain_item *it;
 
-		reqs[i].need = runs(st) ? PLAN_STAY : PLAN_IGNORE;
-		if (st->node != node || !runs(st))
+		reqs[i].need = vm_holds_node(st) ? PLAN_STAY : PLAN_IGNORE;
+		if (st->node != node || !vm_holds_node(st))
 			continue;
 		it = &out[(*n)++];
 		memset(it, 0, sizeof(*it));

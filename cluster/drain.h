@@ -34,14 +34,11 @@ struct drain_item {
 	char why[STATE_REASON_MAX]; /* the target's reason, or why it stops, holds or waits */
 };
 
-/* Nodes that may take VMs from a drain: online, ready, not in maintenance, with a migration server. */
-bool drain_takes_vms(const struct node_info *n);
-
 /*
  * The drain of node @node now: one item per VM assigned to it, in the VMs'
  * order, into @out (room for state_vm_count() items); *@n their number.
  * @usable: per state_node_at() index, the nodes that may take VMs (the
- * caller's membership view and drain_takes_vms()). @force: a VM that cannot
+ * caller's membership view and state_node_takes_vms()). @force: a VM that cannot
  * go anywhere stops instead of holding. Failed migrations of the node's
  * current drain (ids above its drain_id) are remembered: a failed live one
  * falls back to quick, a failed quick one holds. 0 or -ENOMEM/-EINVAL.

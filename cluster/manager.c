@@ -643,11 +643,7 @@ static void decide_failback(struct step *x, const bool *usable)
 		const struct vm_status *st = state_vm_status(x->s, def->name);
 		const struct vm_mig_last *l = &st->mig_last;
 
-		reqs[i].need = st->node && (st->state == VM_HA_STARTING ||
-					    st->state == VM_HA_STARTED ||
-					    st->state == VM_HA_STOPPING) ?
-				       PLAN_STAY :
-				       PLAN_IGNORE;
+		reqs[i].need = vm_holds_node(st) ? PLAN_STAY : PLAN_IGNORE;
 		if (!st->home || !failback_candidate(x, def, st, usable))
 			continue;
 		if (l->cause == MIG_BY_FAILBACK && l->to == st->home && l->result != MIG_COMPLETED) {
@@ -704,7 +700,7 @@ static void decide_maintenance(struct step *x, bool placing)
 	for (size_t i = 0; i < nn; i++) {
 		const struct node_info *n = state_node_at(x->s, i);
 
-		usable[i] = drain_takes_vms(n) && is_member(x->env, n->id);
+		usable[i] = state_node_takes_vms(n) && is_member(x->env, n->id);
 		any |= n->maintenance;
 		/* back from the shutdown it drained itself for: its maintenance ends */
 		if (n->maintenance && n->maint_auto == MAINT_NODE_LEFT && n->status == NODE_ONLINE &&

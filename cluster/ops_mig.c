@@ -18,18 +18,6 @@
 #include "migstate.h"
 #include "plan.h"
 
-static bool runs(const struct vm_status *st)
-{
-	return st->node && (st->state == VM_HA_STARTING || st->state == VM_HA_STARTED ||
-			    st->state == VM_HA_STOPPING);
-}
-
-static bool takes_vms(const struct node_info *n)
-{
-	return n->status == NODE_ONLINE && n->ready && !n->maintenance && !n->leaving &&
-	       n->mig_endpoint[0] && n->mig_key[0];
-}
-
 static const char *name_of(const cluster_state_t *s, uint32_t id)
 {
 	const struct node_info *n = state_node_find(s, id);
@@ -72,7 +60,7 @@ static uint32_t mig_target(const cluster_state_t *s, const struct vm_def *def, u
 			reqs[i] = (struct plan_vm_req){ .need = PLAN_PLACE, .avoid = st->node,
 							.only = to };
 		} else {
-			reqs[i].need = runs(state_vm_status(s, o->name)) ? PLAN_STAY : PLAN_IGNORE;
+			reqs[i].need = vm_holds_node(state_vm_status(s, o->name)) ? PLAN_STAY : PLAN_IGNORE;
 		}
 	}
 	rc = plan_compute(s, usable, reqs, plan);
@@ -117,7 +105,7 @@ static int check_target(const cluster_state_t *s, const struct vm_def *def,
 		jv_fail(err, errlen, "vm %s: node %s is in maintenance", def->name, n->name);
 		return -EBUSY;
 	}
-	if (!takes_vms(n)) {
+	if (!state_node_takes_vms(n)) {
 		jv_fail(err, errlen, "vm %s: node %s has no migration server", def->name, n->name);
 		return -EOPNOTSUPP;
 	}
@@ -171,7 +159,7 @@ int op_vm_migrate(cluster_state_t *s, const json_t *op, char *err, size_t errlen
 	target = mig_target(s, def, target, err, errlen);
 	if (!target)
 		return -ENOSPC;
-	if (!takes_vms(state_node_find(s, target))) {
+	if (!state_node_takes_vms(state_node_find(s, target))) {
 		jv_fail(err, errlen, "vm %s: node %s cannot take a migration now", def->name,
 			name_of(s, target));
 		return -EHOSTDOWN;

@@ -13,12 +13,6 @@ static const char *node_label(const cluster_state_t *s, uint32_t id)
 	return n ? n->name : "an unknown node";
 }
 
-bool vm_holds_node(const struct vm_status *st)
-{
-	return st->node && (st->state == VM_HA_STARTING || st->state == VM_HA_STARTED ||
-			    st->state == VM_HA_STOPPING);
-}
-
 bool rule_names_vm(const struct rule *r, const struct vm_def *def)
 {
 	if (r->type == RULE_TIER_SEPARATION)

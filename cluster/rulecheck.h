@@ -13,9 +13,6 @@
 
 #include "state.h"
 
-/* Holds a node: the manager counts it against its node's capacity and the rules. */
-bool vm_holds_node(const struct vm_status *st);
-
 /* Whether @r applies to @def: named in it, or (tier separation) of its app. */
 bool rule_names_vm(const struct rule *r, const struct vm_def *def);
 

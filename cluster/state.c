@@ -456,6 +456,18 @@ int vm_ha_state_parse(const char *s, enum vm_ha_state *st)
 	return 0;
 }
 
+bool vm_holds_node(const struct vm_status *st)
+{
+	return st->node && (st->state == VM_HA_STARTING || st->state == VM_HA_STARTED ||
+			    st->state == VM_HA_STOPPING);
+}
+
+bool state_node_takes_vms(const struct node_info *n)
+{
+	return n->status == NODE_ONLINE && n->ready && !n->maintenance && !n->leaving &&
+	       n->mig_endpoint[0] && n->mig_key[0];
+}
+
 const char *node_status_name(enum node_status st)
 {
 	return NAME_OF(node_names, st);

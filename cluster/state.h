@@ -308,6 +308,12 @@ json_t *mig_last_to_json(const cluster_state_t *s, const struct vm_mig_last *l);
 json_t *mig_progress_to_json(const struct mig_progress *p);
 int rule_type_parse(const char *s, enum rule_type *t);
 
+/* The VM holds its node: assigned and starting, started or stopping there. */
+bool vm_holds_node(const struct vm_status *st);
+/* Node @n may take VMs (placement, migrations): online, ready, not in maintenance, not
+ * leaving, with a migration server. */
+bool state_node_takes_vms(const struct node_info *n);
+
 /* Is a VM assigned to node @id (not stopped), or migrating to or from it? */
 bool state_node_runs_any(const cluster_state_t *s, uint32_t id);
 

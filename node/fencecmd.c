@@ -528,9 +528,7 @@ json_t *cmd_node_list(struct hvnoded *d, struct ipc_request *req, json_t *args, 
 		for (size_t k = 0; k < state_vm_count(s); k++) {
 			const struct vm_status *st = state_vm_status(s, state_vm_at(s, k)->name);
 
-			running += st->node == n->id && (st->state == VM_HA_STARTING ||
-							 st->state == VM_HA_STARTED ||
-							 st->state == VM_HA_STOPPING);
+			running += st->node == n->id && vm_holds_node(st);
 		}
 		/* in maintenance with VMs still there: the drain is under way (or some stay) */
 		json_object_set_new(j, "draining", json_boolean(n->maintenance && running));

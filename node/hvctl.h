@@ -101,6 +101,10 @@ void ctl_table_print_csv(struct ctl_table *t);
 /* After a command's options: -1, or a usage error (returned) when --csv and --json are both. */
 int ctl_csv_check(const struct ctl *ctl, const char *help, const char *cmd);
 
+/* The monotonic clock in ms, and a sleep (what --wait and --watch poll with). */
+int64_t ctl_now_ms(void);
+void ctl_sleep_ms(int ms);
+
 /* @o[@key] as a string for a table: "-" when missing or empty. */
 const char *ctl_str(json_t *o, const char *key);
 /* ["a","b"] -> "a,b" into @buf (cut at @len). */

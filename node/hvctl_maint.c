@@ -31,21 +31,6 @@ static int maint_usage(const char *fmt, ...)
 	return usage_error(hvctl_node_help, "%s", msg);
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
 /* "live -> n2", "quick -> n3 (live failed)", "stop", "stays" */
 static const char *action_text(json_t *it, char *buf, size_t len)
 {
@@ -266,13 +251,13 @@ static bool follow_step(struct ctl *ctl, struct follow *f, json_t *v, const char
 
 	if (json_is_object(mig) && id_of(mig) != f->seen_mig) {
 		f->seen_mig = id_of(mig);
-		f->progress_ms = mono_ms();
+		f->progress_ms = ctl_now_ms();
 		if (!quiet)
 			printf("      vm %s: %s migration to %s\n", f->name, ctl_str(mig, "mode"),
 			       ctl_str(mig, "to"));
 	} else if (json_is_object(json_object_get(mig, "progress")) &&
-		   mono_ms() - f->progress_ms >= PROGRESS_MS) {
-		f->progress_ms = mono_ms();
+		   ctl_now_ms() - f->progress_ms >= PROGRESS_MS) {
+		f->progress_ms = ctl_now_ms();
 		if (!quiet)
 			printf("      vm %s: %s\n", f->name, ctl_mig_progress(mig, text, sizeof(text)));
 	}
@@ -327,7 +312,7 @@ static int drain_wait(struct ctl *ctl, const char *node, json_t *impact, long ti
 {
 	json_t *vms0 = json_object_get(impact, "vms"), *res = NULL, *vms, *it, *out;
 	size_t n = json_array_size(vms0), i, moved = 0, stopped = 0, held = 0, ndone = 0;
-	int64_t start = mono_ms();
+	int64_t start = ctl_now_ms();
 	struct follow *f = calloc(n ? n : 1, sizeof(*f));
 	bool busy, timed_out = false;
 	int rc = 0;
@@ -347,7 +332,7 @@ static int drain_wait(struct ctl *ctl, const char *node, json_t *impact, long ti
 	for (;;) {
 		if (rc)
 			goto out;
-		sleep_ms(POLL_MS);
+		ctl_sleep_ms(POLL_MS);
 		rc = call(ctl, "vm.list", NULL, &res);
 		if (rc)
 			goto out;
@@ -369,7 +354,7 @@ static int drain_wait(struct ctl *ctl, const char *node, json_t *impact, long ti
 		res = NULL;
 		if (!busy)
 			break;
-		if (timeout_s && mono_ms() - start > timeout_s * 1000) {
+		if (timeout_s && ctl_now_ms() - start > timeout_s * 1000) {
 			fprintf(stderr,
 				"hvctl: node drain %s: still under way after %ld s (see hvctl node "
 				"impact %s)\n",
@@ -396,7 +381,7 @@ static int drain_wait(struct ctl *ctl, const char *node, json_t *impact, long ti
 	if (ctl->json) {
 		json_t *j = json_pack("{s:s,s:o,s:I,s:b,s:b}", "node", node, "vms",
 				      out ? out : json_array(), "elapsed_ms",
-				      (json_int_t)(mono_ms() - start), "empty", held == 0,
+				      (json_int_t)(ctl_now_ms() - start), "empty", held == 0,
 				      "timed_out", timed_out);
 
 		print_json(j);
@@ -405,7 +390,7 @@ static int drain_wait(struct ctl *ctl, const char *node, json_t *impact, long ti
 		json_decref(out);
 		printf("node %s: %s after %.1f s: %zu moved, %zu stopped, %zu still there\n", node,
 		       timed_out ? "drain still under way" : held ? "drain incomplete" : "drained",
-		       (mono_ms() - start) / 1000.0, moved, stopped, held);
+		       (ctl_now_ms() - start) / 1000.0, moved, stopped, held);
 		for (i = 0; i < n; i++)
 			if (!f[i].done)
 				printf("  %s: %s\n", f[i].name, f[i].held[0] ? f[i].held : "moving");

@@ -253,21 +253,6 @@ struct progress {
 	int64_t last_ms; /* when the last line was logged; -1: none yet */
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
 static int term_width(void)
 {
 	struct winsize ws;
@@ -320,7 +305,7 @@ static void tty_show(struct progress *pr, const char *line)
 static void progress_show(struct progress *pr, json_t *mig)
 {
 	char line[640], text[512];
-	int64_t now = now_ms();
+	int64_t now = ctl_now_ms();
 
 	snprintf(line, sizeof(line), "%s: %s", ctl_str(mig, "phase"),
 		 ctl_mig_progress(mig, text, sizeof(text)));
@@ -474,13 +459,13 @@ static int wait_migration(struct ctl *ctl, const char *name, json_int_t id, json
 {
 	struct progress pr = { .tty = isatty(STDOUT_FILENO), .last_ms = -1 };
 	json_t *args = json_pack("{s:s}", "name", name);
-	int64_t start = now_ms();
+	int64_t start = ctl_now_ms();
 	int rc = 0;
 
 	while (has_id(json_object_get(vm, "migration"), id)) {
 		if (o->watch && !ctl->json)
 			progress_show(&pr, json_object_get(vm, "migration"));
-		if (now_ms() - start >= (int64_t)o->timeout_s * 1000) {
+		if (ctl_now_ms() - start >= (int64_t)o->timeout_s * 1000) {
 			progress_end(&pr);
 			fprintf(stderr,
 				"hvctl: vm migrate: %s: migration %lld not over after %ld s (phase %s); it goes on: 'hvctl vm migrate-cancel %s' stops it\n",
@@ -489,7 +474,7 @@ static int wait_migration(struct ctl *ctl, const char *name, json_int_t id, json
 			rc = EXIT_TIMEOUT;
 			goto out;
 		}
-		sleep_ms(POLL_MS);
+		ctl_sleep_ms(POLL_MS);
 		json_decref(vm);
 		rc = call(ctl, "vm.show", args, &vm);
 		if (rc) {

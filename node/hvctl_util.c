@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 void ctl_table_init(struct ctl_table *t, size_t ncols)
 {
@@ -158,4 +159,19 @@ json_t *ctl_abs_path(const char *p)
 	if (p[0] == '/' || !realpath(p, buf))
 		return json_string(p);
 	return json_string(buf);
+}
+
+int64_t ctl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void ctl_sleep_ms(int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
 }

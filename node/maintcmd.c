@@ -104,7 +104,7 @@ json_t *cmd_node_impact(struct hvnoded *d, struct ipc_request *req, json_t *args
 	for (size_t i = 0; i < state_node_count(s); i++) {
 		const struct node_info *o = state_node_at(s, i);
 
-		usable[i] = o->id != n->id && drain_takes_vms(o) && command_is_member(d, o->id);
+		usable[i] = o->id != n->id && state_node_takes_vms(o) && command_is_member(d, o->id);
 	}
 	items = calloc(state_vm_count(s) ? state_vm_count(s) : 1, sizeof(*items));
 	if (!items)
@@ -146,9 +146,7 @@ static size_t left_here(struct hvnoded *d, size_t *held)
 	for (size_t i = 0; i < state_vm_count(d->state); i++) {
 		const struct vm_status *st =
 			state_vm_status(d->state, state_vm_at(d->state, i)->name);
-		bool here = st->node == me &&
-			(st->state == VM_HA_STARTING || st->state == VM_HA_STARTED ||
-			 st->state == VM_HA_STOPPING);
+		bool here = st->node == me && vm_holds_node(st);
 
 		if (st->mig.id && (st->mig.from == me || st->mig.to == me))
 			here = true;
