@@ -29,7 +29,12 @@
 #include "qmp.h"
 #include "spawn.h"
 
-#define CONNECT_FIRST_MS 20
+/*
+ * QEMU opens its QMP socket some 20-40 ms after exec (TCG, a small guest): until it is
+ * ready, retry after 5, 10, 20... ms, at most CONNECT_RETRY_MS apart. A fixed 100 ms kept
+ * a migration's target waiting that long for nothing (its start is on the critical path).
+ */
+#define CONNECT_FIRST_MS 5
 #define CONNECT_RETRY_MS 100
 #define RECONNECT_MS 1000
 #define START_TIMEOUT_MS 30000
@@ -54,6 +59,7 @@ struct qemu_vm {
 	enum qemu_state state;
 	char reason[32];
 	bool ready_sent;
+	unsigned int connect_backoff_ms; /* the next retry before the first QMP greeting */
 	bool io_error_hint;	 /* BLOCK_IO_ERROR with action stop: the STOP is for it */
 	unsigned int user_stops; /* our QMP stop commands in flight */
 
@@ -489,7 +495,15 @@ static void try_connect(void *data)
 		qb_log(LOG_WARNING, "vm %s: QMP: %s; retrying", vm->name, why);
 		vm->connect_warned = true;
 	}
-	arm_connect(vm, vm->ready_sent ? RECONNECT_MS : CONNECT_RETRY_MS);
+	if (vm->ready_sent) {
+		arm_connect(vm, RECONNECT_MS);
+	} else {
+		vm->connect_backoff_ms = vm->connect_backoff_ms ? vm->connect_backoff_ms * 2
+								: CONNECT_FIRST_MS * 2;
+		if (vm->connect_backoff_ms > CONNECT_RETRY_MS)
+			vm->connect_backoff_ms = CONNECT_RETRY_MS;
+		arm_connect(vm, vm->connect_backoff_ms);
+	}
 out:
 	put(vm);
 }

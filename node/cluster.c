@@ -83,6 +83,7 @@ struct agent {
 	uint64_t next_req;
 	unsigned int mgr_inflight;
 	bool reconcile_queued;
+	qb_loop_timer_handle reconcile_timer;
 	bool hello_sent;
 	uint64_t quorum_lost_ms; /* 0: quorate */
 	bool fencing[STATE_MAX_NODES + 1];
@@ -766,7 +767,6 @@ static void reconcile(void *data)
 	struct agent *a = d->agent;
 	bool quorate = membership_is_quorate(d->membership);
 
-	a->reconcile_queued = false;
 	if (!quorate) {
 		uint64_t now = now_ms();
 
@@ -814,13 +814,28 @@ static void flush_soon(struct hvnoded *d)
 		a->flush_armed = true;
 }
 
+/*
+ * A timer that is due at once, not a loop job: libqb's loop polls its fds for up to 50 ms
+ * before it runs a job when only jobs are pending (so that jobs adding jobs cannot spin),
+ * and every state change would then wait that long for its reaction: a migration's start,
+ * its handoff, the manager's next step. An expired timer makes the loop poll with no wait.
+ */
+static void on_reconcile_timer(void *data)
+{
+	struct hvnoded *d = data;
+
+	d->agent->reconcile_queued = false;
+	reconcile(d);
+}
+
 static void reconcile_soon(struct hvnoded *d)
 {
 	struct agent *a = d->agent;
 
 	if (!a || a->reconcile_queued)
 		return;
-	if (qb_loop_job_add(d->loop, QB_LOOP_MED, d, reconcile) == 0)
+	if (qb_loop_timer_add(d->loop, QB_LOOP_MED, 0, d, on_reconcile_timer,
+			      &a->reconcile_timer) == 0)
 		a->reconcile_queued = true;
 }
 
@@ -984,9 +999,9 @@ void cluster_fini(struct hvnoded *d)
 	qb_loop_timer_del(d->loop, a->tick);
 	if (a->flush_armed)
 		qb_loop_timer_del(d->loop, a->flush_timer);
-	/* a reconcile queued when the loop stopped: libqb frees a job only when it runs or goes */
+	/* a reconcile queued when the loop stopped: libqb frees a timer only when it runs or goes */
 	if (a->reconcile_queued)
-		qb_loop_job_del(d->loop, QB_LOOP_MED, d, reconcile);
+		qb_loop_timer_del(d->loop, a->reconcile_timer);
 	while ((w = a->waiters)) {
 		a->waiters = w->next;
 		ipc_request_fail(w->req, -ESHUTDOWN, "hvnoded is stopping");
