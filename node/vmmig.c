@@ -334,6 +334,21 @@ static int src_send(struct mig_ctx *c, const char *cmd, json_t *args, int fd)
 
 enum { STEP_PARAMS, STEP_STOP, STEP_GETFD, STEP_MIGRATE };
 
+/*
+ * The guest's pause is QEMU's last round plus what follows it here: the blocks still in the
+ * window reach the target's QEMU, then the handoff (the source releases its LUNs, the state
+ * moves the VM, the target reserves them and resumes it), some 20-60 ms in the lab. QEMU's
+ * downtime-limit gets the admin's limit less this much, so that the pause the guest sees
+ * stays within migrate_downtime_ms; a limit of at most twice the reserve is halved instead.
+ */
+#define HANDOFF_RESERVE_MS 100
+
+static uint64_t qemu_downtime_limit(unsigned int limit_ms)
+{
+	return limit_ms > 2 * HANDOFF_RESERVE_MS ? limit_ms - HANDOFF_RESERVE_MS
+						 : (limit_ms + 1) / 2;
+}
+
 static int src_step(struct mig_ctx *c, int step)
 {
 	const struct cluster_settings *cs = state_settings(c->m->d->state);
@@ -345,7 +360,8 @@ static int src_step(struct mig_ctx *c, int step)
 	case STEP_PARAMS:
 		return src_send(c, "migrate-set-parameters",
 				json_pack("{s:I,s:I}", "downtime-limit",
-					  (json_int_t)cs->mig_downtime_ms, "max-bandwidth",
+					  (json_int_t)qemu_downtime_limit(cs->mig_downtime_ms),
+					  "max-bandwidth",
 					  (json_int_t)bw),
 				-1);
 	case STEP_STOP:
