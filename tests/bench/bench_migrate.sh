@@ -6,7 +6,15 @@
 #
 # 1. Live, 512 MiB test guest (tests/guest/hvguest.elf, interval_ms=20, dirty_mb 0, 32, 128:
 #    it rewrites that much of its RAM with new data on every pass), downtime limit 300 ms, no
-#    bandwidth limit:
+#    bandwidth limit (QEMU's max-bandwidth and ours), for each link and dirty data:
+#      links   veth   the lab's veth pair as it is: memory speed, so only CPU limits a path
+#              1gbit  the migration traffic of both paths shaped to 1 Gbit/s on each host
+#                     (tc: prio + tbf on eth0, see set_link), the guest's iSCSI and corosync
+#                     not: a 1 Gbit/s migration network of its own, as many clusters have
+#      data    counter  what the guest writes: a counter per word, incompressible for LZ4
+#              text     half text phrases, half random bytes: about 1.8:1 with LZ4
+#                       (tests/guest/hvguest.c, dirty_data=); dirty_mb=0 has no dirty data,
+#                       so it runs once per link
 #      ours    `hvctl vm migrate NAME --to n2 --mode live --wait --json`: QEMU streams into an
 #              fd, hvnoded LZ4-compresses it over ZeroMQ+CURVE, then hands the LUN over
 #              (the VM's disk is an iSCSI LUN of the lab's san, served to QEMU by nbdkit)
@@ -15,10 +23,13 @@
 #              downtime-limit=300 max-bandwidth=1e12 (QEMU 7.2's default is 128 MiB/s);
 #              the disk is one raw file both hosts see (cache=none), so nothing to hand over
 #    Columns:
-#      total     ours: total_ms of last_migration (request -> VM running on n2);
-#                native: wall time from `migrate` to the destination's query-status "running";
-#                its destination QEMU was started beforehand (ours starts it on request): the
-#                time that took is printed under the table
+#      total     each path's own figure: ours: total_ms of last_migration (the source's start
+#                of the migration -> it released the VM to the target); native: wall time from
+#                `migrate` to the destination's query-status "running"; its destination QEMU
+#                was started beforehand (ours starts it on request): the time that took is
+#                printed under the table
+#      to n2     the same measure for both: from the request (hvctl's start; QMP `migrate`)
+#                to the guest's first commit line on n2 (within the guest's 20 ms interval)
 #      downtime  what hvnoded reports: QEMU's own figure (query-migrate "downtime") for live;
 #                for quick, from its pause of the guest to the release of the VM on the source
 #      hb gap    the longest wall-clock gap between consecutive "commit" lines of the guest,
@@ -38,15 +49,17 @@
 #    then ours/native of the total time for each dirty case.
 # 2. Quick migration (ours, --mode quick: pause, save, hand over, resume) of an idle guest
 #    (dirty_mb=0) of 256 MiB and of 1 GiB: QEMU's downtime figure, heartbeat gap, total.
-# 3. The targets next to the results: live total <= 0.7x native where our stream compresses
-#    (raw/wire >= 2: the guest's dirty pattern, a counter per 32-bit word, is all but
-#    incompressible for LZ4, so only the idle case is); downtime <= the 300 ms limit (QEMU's
+# 3. The targets next to the results: live "to n2" <= 0.7x native's on the compressible cases
+#    (data text, and the idle guest whose stream compresses 2:1); the incompressible ones
+#    (data counter) are shown for what they cost, n/a; downtime <= the 300 ms limit (QEMU's
 #    figure, and the guest's own pause, hb gap, under it); quick migration of the idle 1 GiB
 #    guest < 2 s (hb gap, and total).
 #
 #   tests/bench/bench_migrate.sh            files (consoles, JSON, logs) in tests/results/bench-migrate/
 #   BENCH_PARTS="live native quick"         the parts to run (default all three; "native" alone
 #                                           runs without hvnoded: HVNODED=none works then)
+#   BENCH_LINKS="veth 1gbit"                the links (any tc rate works: 10gbit, 500mbit)
+#   BENCH_DATA="counter text"               the guest's dirty data
 #   MIG_TIMEOUT_S=180                       a migration that takes longer is cancelled (>= 5)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -61,9 +74,11 @@ qemu=${QEMU:-qemu-system-x86_64}
 downtime_ms=300
 mig_timeout=${MIG_TIMEOUT_S:-180}
 dirties=(0 32 128)
-port=4470
+read -r -a links <<<"${BENCH_LINKS:-veth 1gbit}"
+read -r -a datas <<<"${BENCH_DATA:-counter text}"
+port=4480 # native's ports: 4481.. (set_link matches 4480-4511)
 
-for tool in python3 "$qemu" truncate; do
+for tool in python3 "$qemu" truncate tc; do
 	command -v "$tool" >/dev/null || fail "$tool not found"
 done
 [ -f "$guest" ] || fail "$guest missing (make all)"
@@ -89,13 +104,38 @@ bench_cleanup() {
 	lab_cleanup
 }
 trap 'bench_cleanup $?' EXIT # instead of lab_up()'s
-"$lab" up 2 --luns 5 --lun-size 16M >"$out/lab-up.log" 2>&1 || fail "lab up: $(cat "$out/lab-up.log")"
+"$lab" up 2 --luns $((${#links[@]} * (1 + 2 * ${#datas[@]}) + 2)) --lun-size 16M >"$out/lab-up.log" 2>&1 || fail "lab up: $(cat "$out/lab-up.log")"
 on() { local h=$1; shift; "$lab" exec "$h" -- "$@"; }
 labj=$("$lab" status --json)
 addr() { jget "$labj" "[h['addr'] for h in j['hosts'] if h['name'] == '$1'][0]"; }
 netns() { echo "/run/netns/hvl-$LAB_ID-$1"; }
 now_ms() { date +%s%3N; }
 failures=()
+
+# set_link LINK: veth as it is, or the migration traffic of both paths (to our port 7790, to
+# native's ports 4480-4511) shaped to a rate on each host's egress, in the lowest band of a
+# prio qdisc: a migration network of its own, as clusters have, whose traffic never delays the
+# guest's disk (iSCSI) or corosync; sharing one saturated queue, a dropped iSCSI packet held
+# the guest's next commit back by TCP's retransmission backoff, seconds.
+set_link() {
+	local h ns
+	for h in n1 n2; do
+		ns=hvl-$LAB_ID-$h
+		ip netns exec "$ns" tc qdisc del dev eth0 root 2>/dev/null || true
+		[ "$1" = veth ] && continue
+		ip netns exec "$ns" tc qdisc add dev eth0 root handle 1: prio bands 3 \
+			priomap 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 &&
+			ip netns exec "$ns" tc qdisc add dev eth0 parent 1:3 handle 30: tbf \
+				rate "$1" burst 512kb latency 50ms &&
+			ip netns exec "$ns" tc filter add dev eth0 parent 1: protocol ip prio 1 u32 \
+				match ip dport 7790 0xffff flowid 1:3 &&
+			ip netns exec "$ns" tc filter add dev eth0 parent 1: protocol ip prio 2 u32 \
+				match ip dport 4480 0xffe0 flowid 1:3 ||
+			fail "tc: cannot shape the migration traffic of $h to $1"
+	done
+}
+# cases LINK DATA: the dirty amounts of that table (the idle guest once per link)
+cases() { if [ "$2" = "${datas[0]}" ]; then echo "${dirties[@]}"; else echo "${dirties[@]:1}"; fi; }
 
 # ---------------------------------------------------------------- QMP (native runs)
 
@@ -222,12 +262,12 @@ wait_commits() {
 
 declare -A R # R[case.field]: results
 
-native_live() { # DIRTY
-	local d=$1 name=native-d$1 args src dst res t0
+native_live() { # LINK DATA DIRTY
+	local d=$3 name=native-$1-$2-d$3 c=native.$1.$2.$3 args src dst res t0
 	local img=$out/$name.img
 	truncate -s 16M "$img"
 	args=(-name "guest=$name,debug-threads=on" -nodefaults -no-user-config -display none -machine pc -accel tcg
-		-smp 1 -m 512M -kernel "$guest" -append "interval_ms=20 dirty_mb=$d"
+		-smp 1 -m 512M -kernel "$guest" -append "interval_ms=20 dirty_mb=$d dirty_data=$2"
 		-drive "file=$img,if=none,id=disk0,format=raw,cache=none"
 		-device "ide-hd,drive=disk0,id=disk0-dev,bus=ide.0,unit=0,write-cache=on,werror=stop,rerror=stop")
 	src=$out/$name-src dst=$out/$name-dst
@@ -240,16 +280,16 @@ native_live() { # DIRTY
 		-incoming "tcp:0.0.0.0:$port" -daemonize -pidfile "$dst.pid" >"$dst.qemu.log" 2>&1 ||
 		fail "$name: destination QEMU: $(cat "$dst.qemu.log")"
 	qmp "$dst.qmp" query-status >/dev/null
-	R[native.$d.dst_start_ms]=$(($(now_ms) - t0))
+	R[$c.dst_start_ms]=$(($(now_ms) - t0))
 	qmp "$src.qmp" cont >/dev/null
 	wait_commits "$src.console"
 	watch_start "$name" "$src.console" "$dst.console" '^qemu-system'
-	log "$name: migrating live n1 -> n2 (native tcp:)"
+	log "$name: migrating live n1 -> n2 (native tcp:, link $1, data $2)"
 	res=$(qmp_py migrate "$src.qmp" "$dst.qmp" "tcp:$(addr n2):$port" "$wpid" "$downtime_ms" \
 		"$mig_timeout") || res='{"result":"failed","reason":"QMP driver failed"}'
 	watch_end "$name"
 	echo "$res" >"$out/$name.json"
-	record "native.$d" "$res" "$W"
+	record "$c" "$res" "$W"
 	qmp "$src.qmp" quit >/dev/null 2>&1 || true
 	qmp "$dst.qmp" quit >/dev/null 2>&1 || true
 	rm -f "$img"
@@ -279,11 +319,12 @@ record() {
 
 lun_i=0
 mapfile -t luns < <("$lab" luns)
-ours() { # MODE DIRTY MEMORY CASE
-	local mode=$1 d=$2 mem=$3 c=$4 name res src_c dst_c rc=0 t0 t1 from to
+ours() { # MODE DIRTY MEMORY CASE [DATA]
+	local mode=$1 d=$2 mem=$3 c=$4 data=${5:-counter} name res src_c dst_c rc=0 t0 t1 from to
 	name=${c//./-}
 	on n1 hvctl vm create "$name" --vcpus 1 --memory "$mem" --disk "${luns[$lun_i]},bus=ide" \
-		--kernel "$guest" --append "interval_ms=20 dirty_mb=$d" --prefer n1 >/dev/null ||
+		--kernel "$guest" --append "interval_ms=20 dirty_mb=$d dirty_data=$data" \
+		--prefer n1 >/dev/null ||
 		fail "create $name"
 	lun_i=$((lun_i + 1))
 	on n1 hvctl vm start "$name" >/dev/null || fail "start $name"
@@ -325,10 +366,16 @@ if has_part live || has_part quick; then
 		migrate_compress=yes migrate_threads=1 migrate_timeout_s="$mig_timeout" >/dev/null ||
 		fail "hvctl settings"
 fi
-for d in "${dirties[@]}"; do
-	if has_part live; then ours live "$d" 512M "live.$d"; fi
-	if has_part native; then native_live "$d"; fi
+for l in "${links[@]}"; do
+	set_link "$l"
+	for data in "${datas[@]}"; do
+		for d in $(cases "$l" "$data"); do
+			if has_part live; then ours live "$d" 512M "live.$l.$data.$d" "$data"; fi
+			if has_part native; then native_live "$l" "$data" "$d"; fi
+		done
+	done
 done
+set_link veth
 if has_part quick; then
 	ours quick 0 256M quick.256m
 	ours quick 0 1024M quick.1g
@@ -344,57 +391,68 @@ ok() { [ "$(v "$1.result")" = completed ]; }
 # released the VM (quick)
 dt() { v "$1.downtime_ms"; }
 
-echo
-echo "Live migration n1 -> n2, 512 MiB test guest, downtime limit ${downtime_ms} ms, no bandwidth limit"
-echo "(wire MB: ours = wire_bytes after LZ4; native = QEMU's ram.transferred, RAM only, no compression)"
-fmt='%-8s %-6s %-9s %8s %9s %7s %7s %8s %8s %6s %6s\n'
-printf "$fmt" dirty_mb path result "total s" "downtime" "hb gap" "base" "wire MB" "raw MB" "cpu s" "vcpu s"
-for d in "${dirties[@]}"; do
-	for p in live native; do
-		has_part "$p" || continue
-		c=$p.$d
-		printf "$fmt" "$d" "$([ $p = live ] && echo ours || echo native)" "$(v "$c.result")" \
-			"$(sec "$c.total_ms")" "$(dt "$c")" "$(v "$c.max_gap_ms")" \
-			"$(v "$c.base_gap_ms")" "$(mb "$c.wire_bytes")" \
-			"$([ $p = live ] && mb "$c.raw_bytes" || echo -)" "$(v "$c.cpu_s")" "$(v "$c.vcpu_s")"
-	done
-done
-
-if has_part native; then
-	echo "(native: starting the destination QEMU -incoming beforehand took" \
-		"$(for d in "${dirties[@]}"; do printf '%s ' "$(v "native.$d.dst_start_ms")"; done)ms; not in its total)"
-fi
-
 targets=()
-if has_part live && has_part native; then
-	echo
-	echo "ours/native, total time:"
-	for d in "${dirties[@]}"; do
-		if ok "live.$d" && ok "native.$d"; then
-			ratio=$(awk -v a="${R[live.$d.total_ms]}" -v b="${R[native.$d.total_ms]}" \
-				'BEGIN { printf "%.2f", a / b }')
-			comp=$(awk -v r="${R[live.$d.raw_bytes]}" -v w="${R[live.$d.wire_bytes]}" \
-				'BEGIN { printf "%.1f", (w > 0) ? r / w : 0 }')
-			echo "  dirty_mb=$d: $ratio  (our stream compressed ${comp}:1)"
-			if awk -v c="$comp" 'BEGIN { exit !(c >= 2) }'; then
-				targets+=("live total <= 0.7x native, dirty_mb=$d (compressible, ${comp}:1)|$ratio x|$(awk -v r="$ratio" 'BEGIN { print (r <= 0.7) ? "meets" : "misses" }')")
-			else
-				targets+=("live total <= 0.7x native, dirty_mb=$d (not compressible, ${comp}:1)|$ratio x|n/a")
-			fi
-		else
-			echo "  dirty_mb=$d: - (a migration failed)"
+fmt='%-8s %-6s %-9s %8s %7s %9s %7s %7s %8s %8s %6s %6s\n'
+for l in "${links[@]}"; do
+	for data in "${datas[@]}"; do
+		echo
+		echo "Live migration n1 -> n2, 512 MiB test guest, link $l, dirty data $data," \
+			"downtime limit ${downtime_ms} ms, no bandwidth limit"
+		printf "$fmt" dirty_mb path result "total s" "to n2 s" "downtime" "hb gap" "base" \
+			"wire MB" "raw MB" "cpu s" "vcpu s"
+		for d in $(cases "$l" "$data"); do
+			for p in live native; do
+				has_part "$p" || continue
+				c=$p.$l.$data.$d
+				printf "$fmt" "$d" "$([ $p = live ] && echo ours || echo native)" \
+					"$(v "$c.result")" "$(sec "$c.total_ms")" "$(sec "$c.first_dst_ms")" \
+					"$(dt "$c")" "$(v "$c.max_gap_ms")" "$(v "$c.base_gap_ms")" \
+					"$(mb "$c.wire_bytes")" \
+					"$([ $p = live ] && mb "$c.raw_bytes" || echo -)" "$(v "$c.cpu_s")" \
+					"$(v "$c.vcpu_s")"
+			done
+		done
+		if has_part native; then
+			printf '(native: starting the destination QEMU -incoming beforehand took'
+			for d in $(cases "$l" "$data"); do printf ' %s' "$(v "native.$l.$data.$d.dst_start_ms")"; done
+			echo ' ms; not in either of its times)'
+		fi
+		if has_part live && has_part native; then
+			echo "ours/native, request to the guest's first commit on n2 (\"to n2\"), and each path's total:"
+			for d in $(cases "$l" "$data"); do
+				a=live.$l.$data.$d b=native.$l.$data.$d
+				if ! ok "$a" || ! ok "$b"; then
+					echo "  dirty_mb=$d: - (a migration failed)"
+					continue
+				fi
+				ratio=$(awk -v a="${R[$a.first_dst_ms]}" -v b="${R[$b.first_dst_ms]}" \
+					'BEGIN { printf "%.2f", a / b }')
+				tratio=$(awk -v a="${R[$a.total_ms]}" -v b="${R[$b.total_ms]}" \
+					'BEGIN { printf "%.2f", a / b }')
+				comp=$(awk -v r="${R[$a.raw_bytes]}" -v w="${R[$a.wire_bytes]}" \
+					'BEGIN { printf "%.1f", (w > 0) ? r / w : 0 }')
+				echo "  dirty_mb=$d: $ratio  (totals: $tratio; our stream compressed ${comp}:1)"
+				what="live to n2 <= 0.7x native, link $l, dirty_mb=$d"
+				[ "$d" = 0 ] && what+=" (idle)" || what+=" ($data)"
+				if [ "$d" = 0 ] || [ "$data" = text ]; then
+					targets+=("$what, ${comp}:1|$ratio x|$(awk -v r="$ratio" 'BEGIN { print (r <= 0.7) ? "meets" : "misses" }')")
+				else
+					targets+=("$what, ${comp}:1|$ratio x|n/a")
+				fi
+			done
+		fi
+		if has_part live; then
+			for d in $(cases "$l" "$data"); do
+				c=live.$l.$data.$d
+				ok "$c" || continue
+				x=$(v "$c.downtime_ms")
+				targets+=("live downtime <= ${downtime_ms} ms, link $l, $data, dirty_mb=$d (QEMU's figure)|$x ms|$([ "$x" != - ] && [ "$x" -le $downtime_ms ] && echo meets || echo misses)")
+				x=$(v "$c.max_gap_ms")
+				targets+=("  as the guest sees it: hb gap <= ${downtime_ms} ms|$x ms|$([ "$x" != - ] && [ "$x" -le $downtime_ms ] && echo meets || echo misses)")
+			done
 		fi
 	done
-fi
-if has_part live; then
-	for d in "${dirties[@]}"; do
-		ok "live.$d" || continue
-		x=$(v "live.$d.downtime_ms")
-		targets+=("live downtime <= ${downtime_ms} ms, dirty_mb=$d (QEMU's figure)|$x ms|$([ "$x" != - ] && [ "$x" -le $downtime_ms ] && echo meets || echo misses)")
-		x=$(v "live.$d.max_gap_ms")
-		targets+=("  as the guest sees it: hb gap <= ${downtime_ms} ms, dirty_mb=$d|$x ms|$([ "$x" != - ] && [ "$x" -le $downtime_ms ] && echo meets || echo misses)")
-	done
-fi
+done
 
 if has_part quick; then
 	echo
@@ -419,7 +477,7 @@ if [ ${#targets[@]} -gt 0 ]; then
 	echo "Targets"
 	for t in "${targets[@]}"; do
 		IFS='|' read -r what got verdict <<<"$t"
-		printf '  %-72s %10s  %s\n' "$what" "$got" "$verdict"
+		printf '  %-82s %10s  %s\n' "$what" "$got" "$verdict"
 	done
 fi
 echo
