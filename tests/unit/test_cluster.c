@@ -892,6 +892,14 @@ static void test_migration_ops(void **unused)
 	assert_int_equal(apply_text(s, 1, "{\"op\":\"vm.migrate-cancel\",\"name\":\"m\"}", err,
 				    sizeof(err)),
 			 -EBUSY);
+	/* quick: the target's part of the downtime (loaded to resumed) adds once, resent or not */
+	st = state_vm_status(s, "m");
+	assert_int_equal(st->mig.progress.downtime_ms, 0);
+	snprintf(op, sizeof(op), "{\"op\":\"vm.report\",\"name\":\"m\",\"epoch\":2,"
+				 "\"event\":\"running\",\"resume_ms\":40}");
+	APPLY_OK(s, to, op);
+	APPLY_OK(s, to, op);
+	assert_int_equal(state_vm_status(s, "m")->mig.progress.downtime_ms, 40);
 	snprintf(op, sizeof(op), "{\"op\":\"mgr.vm\",\"name\":\"m\",\"expect_epoch\":2,"
 				 "\"state\":\"started\",\"node\":%u,\"epoch\":2}",
 		 to);
@@ -900,6 +908,7 @@ static void test_migration_ops(void **unused)
 	assert_int_equal(st->mig.id, 0);
 	assert_int_equal(st->mig_last.id, id);
 	assert_int_equal(st->mig_last.result, MIG_COMPLETED);
+	assert_int_equal(st->mig_last.progress.downtime_ms, 40);
 	state_destroy(s);
 	state_destroy(t);
 }
