@@ -486,17 +486,19 @@ static int op_node_hello(cluster_state_t *s, const json_t *op, const struct op_c
 static int op_vm_report(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx,
 			char *err, size_t errlen)
 {
-	static const char *const keys[] = { "op", "req", "name", "epoch", "event", "reason", NULL };
+	static const char *const keys[] = { "op",     "req",	"name",	     "epoch",
+					     "event", "reason", "resume_ms", NULL };
 	const struct vm_def *def;
 	struct vm_status *st;
 	enum vm_event ev;
-	uint64_t epoch = 0;
+	uint64_t epoch = 0, resume_ms = 0;
 	char reason[STATE_REASON_MAX] = "";
 	int rc;
 
 	rc = jv_check_keys(op, keys, "vm.report", err, errlen);
 	rc = rc ?: jv_u64(op, "epoch", &epoch, err, errlen);
 	rc = rc ?: jv_str(op, "reason", reason, sizeof(reason), err, errlen);
+	rc = rc ?: jv_u64(op, "resume_ms", &resume_ms, err, errlen);
 	if (rc)
 		return rc;
 	if (vm_event_parse(ops_str_arg(op, "event"), &ev) || ev == VM_EVENT_NONE)
@@ -512,6 +514,9 @@ static int op_vm_report(cluster_state_t *s, const json_t *op, const struct op_ct
 			def->name, vm_event_name(ev), ctx->sender, epoch, st->node, st->epoch);
 		return -ESTALE;
 	}
+	if (ev == VM_EVENT_RUNNING && resume_ms &&
+	    !(st->event == ev && st->event_epoch == epoch && st->event_node == ctx->sender))
+		mig_target_resumed(st, ctx->sender, resume_ms);
 	st->event = ev;
 	st->event_epoch = epoch;
 	st->event_node = ctx->sender;

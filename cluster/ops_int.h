@@ -35,6 +35,8 @@ int op_node_leave(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx
 int op_mgr_held(cluster_state_t *s, const json_t *op, char *err, size_t errlen);
 /* End @st's queued (not yet started) migration as cancelled, with @reason. */
 void mig_cancel_queued(struct vm_status *st, const char *reason);
+/* Node @node reports @st running, @resume_ms after its QEMU had loaded a migration's stream. */
+void mig_target_resumed(struct vm_status *st, uint32_t node, uint64_t resume_ms);
 /* After every applied op: end migrations whose VM left the state they need. */
 void mig_settle(cluster_state_t *s);
 

@@ -191,6 +191,18 @@ void mig_cancel_queued(struct vm_status *st, const char *reason)
 }
 
 /*
+ * A quick migration's guest stands still from the source's pause until the target resumes
+ * it. The source's figure ends when it heard that the target had loaded the stream; the
+ * target's starts then and ends at its resume. Once per report (a report sent again is
+ * not counted again: the caller checks).
+ */
+void mig_target_resumed(struct vm_status *st, uint32_t node, uint64_t resume_ms)
+{
+	if (st->mig.phase == MIG_HANDOFF && st->mig.to == node && st->mig.mode == MIG_QUICK)
+		st->mig.progress.downtime_ms += resume_ms;
+}
+
+/*
  * mgr.move {name, to, mode, cause, epoch, ms}: the leader queues a migration
  * for a drain or a failback, decided in @epoch; the checks of an admin's
  * vm.migrate to @to, and a drain's source must still be in maintenance.

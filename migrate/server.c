@@ -284,7 +284,9 @@ static int setup_router(struct mig_server *srv, const char *endpoint, const stru
 		goto err_zmq;
 	if (zmq_socket_monitor(srv->router, MON_ENDPOINT,
 			       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-				       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) < 0)
+				       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+				       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_ACCEPTED |
+				       ZMQ_EVENT_DISCONNECTED) < 0)
 		goto err_zmq;
 	srv->mon = zmq_socket(srv->ctx, ZMQ_PAIR);
 	if (!srv->mon || zmq_connect(srv->mon, MON_ENDPOINT) < 0)

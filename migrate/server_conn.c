@@ -14,11 +14,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <qb/qbdefs.h>
@@ -343,6 +345,71 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+/* --- the router: connections that never speak (garbage) ------------------------------ */
+
+static struct sock *sock_find(struct mig_server *srv, int fd)
+{
+	for (size_t i = 0; i < srv->nsocks; i++)
+		if (srv->socks[i].fd == fd)
+			return &srv->socks[i];
+	return NULL;
+}
+
+/* A message came over connection @fd (ZMQ_SRCFD; -1 unknown): it spoke ZMTP with CURVE. */
+static void sock_spoke(struct mig_server *srv, int fd)
+{
+	struct sock *k = fd >= 0 ? sock_find(srv, fd) : NULL;
+
+	if (k)
+		k->spoke = true;
+}
+
+static void sock_accepted(struct mig_server *srv, int fd)
+{
+	struct sockaddr_storage sa;
+	socklen_t salen = sizeof(sa);
+	char host[48], port[8];
+	struct sock *k = sock_find(srv, fd);
+
+	if (!k && srv->nsocks < SOCKS_MAX)
+		k = &srv->socks[srv->nsocks++];
+	if (!k)
+		return; /* too many at once: their ends go unreported */
+	*k = (struct sock){ .fd = fd };
+	/* it may be closed (and its number reused) already: then the peer is unknown */
+	if (getpeername(fd, (struct sockaddr *)&sa, &salen) == 0 &&
+	    getnameinfo((struct sockaddr *)&sa, salen, host, sizeof(host), port, sizeof(port),
+			NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+		snprintf(k->peer, sizeof(k->peer), " from %s:%s", host, port);
+}
+
+/*
+ * Connection @fd closed. One that never delivered a message and whose handshake failure
+ * was not reported already sent garbage: not ZMTP, or junk in place of its handshake.
+ */
+static void sock_closed(struct mig_server *srv, int fd)
+{
+	struct sock *k = sock_find(srv, fd);
+	char peer[64] = "";
+	bool spoke = false;
+
+	if (k) {
+		spoke = k->spoke;
+		memcpy(peer, k->peer, sizeof(peer));
+		*k = srv->socks[--srv->nsocks];
+	}
+	if (spoke)
+		return;
+	if (srv->failed_handshakes) {
+		srv->failed_handshakes--;
+		return;
+	}
+	if (k)
+		srv_post_rejected(srv, "garbage: a connection%s closed before a valid ZMTP "
+				       "handshake",
+				  peer);
+}
+
 /* --- the router: messages from the sources ------------------------------------------ */
 
 static void new_conn(struct mig_server *srv, zmq_msg_t *rid, zmq_msg_t *body,
@@ -521,6 +588,8 @@ static bool router_recv(struct mig_server *srv)
 		qb_log(LOG_ERR, "migration server: receive: %s", zmq_strerror(zmq_errno()));
 		goto out;
 	}
+	if (more)
+		sock_spoke(srv, zmq_msg_get(&body, ZMQ_SRCFD));
 	if (!more || zmq_msg_more(&body)) {
 		/* not one frame after the routing id: drain it */
 		while (zmq_msg_more(&body) && zmq_msg_recv(&body, srv->router, 0) >= 0)
@@ -701,12 +770,27 @@ static void handle_monitor(struct mig_server *srv)
 	uint32_t val;
 
 	while (mig_zmq_monitor_event(srv->mon, &ev, &val) > 0) {
-		if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+		switch (ev) {
+		case ZMQ_EVENT_ACCEPTED:
+			sock_accepted(srv, (int)val);
+			break;
+		case ZMQ_EVENT_DISCONNECTED:
+			sock_closed(srv, (int)val);
+			break;
+		case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+			srv->failed_handshakes++; /* the ZAP handler reported it */
+			break;
+		case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+			srv->failed_handshakes++;
 			srv_post_rejected(srv, "a connection failed its handshake: %s (0x%x)",
 					  mig_zmq_protocol_error(val), val);
-		else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+			break;
+		case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+			srv->failed_handshakes++;
 			srv_post_rejected(srv, "a connection failed its handshake: %s",
 					  zmq_strerror((int)val));
+			break;
+		}
 	}
 }
 

@@ -17,6 +17,7 @@
 #define MON_ENDPOINT "inproc://mig-server-monitor"
 #define WHY_MAX 512
 #define RID_MAX 256
+#define SOCKS_MAX 256 /* TCP connections the router tracks to tell garbage from a source */
 
 enum conn_state { C_PENDING, C_STREAM, C_ENDED, C_GONE };
 enum writer_state { WR_RUNNING, WR_OK, WR_FAILED };
@@ -58,6 +59,13 @@ struct conn {
 	enum writer_state wstate;
 	char werr[WHY_MAX];
 	struct mig_stats st;
+};
+
+/* A TCP connection as the monitor saw it accepted: did it ever deliver a message? */
+struct sock {
+	int fd;
+	bool spoke;
+	char peer[64]; /* " from ADDR:PORT", or "" when it closed before we looked */
 };
 
 /* Router or ZAP thread -> the caller's mig_server_dispatch(). */
@@ -107,6 +115,11 @@ struct mig_server {
 	uint64_t rl_sec;
 	unsigned int rl_count, rl_dropped;
 	bool dispatching, free_pending, quiet;
+
+	/* the router thread's: garbage is a connection closed before it said a word */
+	struct sock socks[SOCKS_MAX];
+	size_t nsocks;
+	unsigned int failed_handshakes; /* reported, not yet matched with their close */
 
 	pthread_t router_thr, zap_thr;
 	bool router_started, zap_started;

@@ -68,6 +68,7 @@ struct reported {
 	uint64_t sent_ms;
 	char name[VM_NAME_MAX + 1];
 	char reason[STATE_REASON_MAX];
+	uint64_t resume_ms; /* running after a migration: since its stream was loaded; else 0 */
 };
 
 struct fence_job {
@@ -163,6 +164,11 @@ static void report_send(struct hvnoded *d, struct reported *rp)
 	op = json_pack("{s:s,s:s,s:I,s:s,s:s}", "op", "vm.report", "name", rp->name, "epoch",
 		       (json_int_t)rp->epoch, "event", vm_event_name(rp->event), "reason",
 		       rp->reason);
+	if (op && rp->resume_ms &&
+	    json_object_set_new(op, "resume_ms", json_integer((json_int_t)rp->resume_ms))) {
+		json_decref(op);
+		op = NULL;
+	}
 	rc = op ? repl_submit(d->agent->repl, op) : -ENOMEM;
 	json_decref(op);
 	rp->sent_ms = now_ms();
@@ -188,7 +194,7 @@ static void reports_retry(struct hvnoded *d)
 }
 
 static void report(struct hvnoded *d, const char *name, uint64_t epoch, enum vm_event ev,
-		   const char *reason)
+		   const char *reason, uint64_t resume_ms)
 {
 	struct reported *rp = reported_of(d, name);
 
@@ -196,6 +202,7 @@ static void report(struct hvnoded *d, const char *name, uint64_t epoch, enum vm_
 		return;
 	rp->epoch = epoch;
 	rp->event = ev;
+	rp->resume_ms = resume_ms;
 	snprintf(rp->reason, sizeof(rp->reason), "%s", reason ? reason : "");
 	rp->pending = true;
 	report_send(d, rp);
@@ -210,10 +217,15 @@ static const struct vm_status *mine(struct hvnoded *d, const char *name)
 
 void agent_vm_running(struct hvnoded *d, const char *name, uint64_t epoch)
 {
+	agent_vm_resumed(d, name, epoch, 0);
+}
+
+void agent_vm_resumed(struct hvnoded *d, const char *name, uint64_t epoch, uint64_t resume_ms)
+{
 	const struct vm_status *st = mine(d, name);
 
 	if (st && st->epoch == epoch)
-		report(d, name, epoch, VM_EVENT_RUNNING, NULL);
+		report(d, name, epoch, VM_EVENT_RUNNING, NULL, resume_ms);
 	reconcile_soon(d);
 }
 
@@ -226,7 +238,7 @@ void agent_vm_gone(struct hvnoded *d, const char *name, uint64_t epoch, enum vm_
 						     : VM_EVENT_STOPPED;
 
 	if (st && st->epoch == epoch)
-		report(d, name, epoch, ev, reason);
+		report(d, name, epoch, ev, reason, 0);
 	reconcile_soon(d);
 }
 
@@ -512,7 +524,7 @@ static void start_assigned(struct hvnoded *d)
 		if (st->node != my_id(d) || !my_id(d))
 			continue;
 		if (st->state == VM_HA_STOPPING && !vmrun_is_active(d, def->name)) {
-			report(d, def->name, st->epoch, VM_EVENT_STOPPED, NULL);
+			report(d, def->name, st->epoch, VM_EVENT_STOPPED, NULL, 0);
 			continue;
 		}
 		rp = reported_of(d, def->name);
@@ -527,7 +539,8 @@ static void start_assigned(struct hvnoded *d)
 		    !(rp->epoch == st->epoch && rp->event != VM_EVENT_NONE)) {
 			report(d, def->name, st->epoch, VM_EVENT_FAILED,
 			       "not running on its node (stopped while the node had no quorum, or "
-			       "hvnoded restarted)");
+			       "hvnoded restarted)",
+			       0);
 			continue;
 		}
 		if (st->state != VM_HA_STARTING || rp->start_epoch == st->epoch)
@@ -537,7 +550,7 @@ static void start_assigned(struct hvnoded *d)
 		rp->start_epoch = st->epoch;
 		n = preemptable(d, keys);
 		if (vmrun_start(d, def, st->epoch, keys, n, st->saved, err, sizeof(err)))
-			report(d, def->name, st->epoch, VM_EVENT_FAILED, err);
+			report(d, def->name, st->epoch, VM_EVENT_FAILED, err, 0);
 	}
 }
 

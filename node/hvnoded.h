@@ -57,6 +57,8 @@ enum vm_gone {
 
 /* The agent (cluster.c) learns what the local runs do. */
 void agent_vm_running(struct hvnoded *d, const char *name, uint64_t epoch);
+/* The same for the target of a migration: resumed @resume_ms after its stream was loaded. */
+void agent_vm_resumed(struct hvnoded *d, const char *name, uint64_t epoch, uint64_t resume_ms);
 /* A start of @name for @epoch is under way that the agent did not issue (a migration's handoff). */
 void agent_vm_starting(struct hvnoded *d, const char *name, uint64_t epoch);
 void agent_vm_gone(struct hvnoded *d, const char *name, uint64_t epoch, enum vm_gone how,

@@ -66,7 +66,8 @@ struct mig_ctx {
 	int qemu_fd;	  /* QEMU's end until getfd took it */
 	bool qemu_migrating, qemu_completed, paused, ending, cancel;
 	uint64_t start_ms, last_sent_ms, last_raw, last_ms;
-	uint64_t stop_ms; /* quick: when the guest was paused */
+	uint64_t stop_ms;   /* quick: when the guest was paused */
+	uint64_t loaded_ms; /* when the target said its QEMU loaded the whole stream */
 	struct mig_progress prog;
 
 	/* target */
@@ -421,9 +422,13 @@ static void src_released(void *arg, int rc, const char *err)
 				    "may preempt our key; our QEMU is gone): %s",
 		       c->name, c->id, err);
 	src_stats(c);
-	/* quick: the guest stood still from the pause on, not only in QEMU's last phase */
+	/*
+	 * quick: the guest stood still from the pause on, not only in QEMU's last phase; our
+	 * part ends when the target had loaded the stream, the target adds its part up to
+	 * its resume (vm.report resume_ms)
+	 */
 	if (c->stop_ms)
-		c->prog.downtime_ms = mono_ms() - c->stop_ms;
+		c->prog.downtime_ms = (c->loaded_ms ? c->loaded_ms : mono_ms()) - c->stop_ms;
 	qb_log(LOG_NOTICE, "vm %s: migration %" PRIu64 ": source released the VM after %" PRIu64
 			   " ms: handoff",
 	       c->name, c->id, c->prog.elapsed_ms);
@@ -536,6 +541,7 @@ static void src_finished(void *arg, bool ok, const char *why)
 	}
 	/* the target's QEMU holds the whole state: ours must never run again */
 	c->ending = true;
+	c->loaded_ms = mono_ms();
 	ctx_timer_del(c);
 	src_stats(c);
 	qb_log(LOG_NOTICE, "vm %s: migration %" PRIu64 ": the target loaded the stream (%" PRIu64
@@ -887,6 +893,7 @@ static void on_loaded(qemu_vm_t *vm, json_t *res, const char *err_class, const c
 		qb_log(LOG_NOTICE, "vm %s: migration %" PRIu64 ": QEMU loaded the stream; waiting "
 				   "for the handoff",
 		       c->name, c->id);
+		vmrun_incoming_loaded(c->m->d, c->name);
 		mig_server_finish(c->m->srv, c->conn, true, NULL);
 		c->dead = true;
 		return;

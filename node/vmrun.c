@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <qb/qblog.h>
@@ -79,6 +80,7 @@ struct vm_run {
 	uint64_t mig_id;
 	int incoming_fd;	/* QEMU's end of the stream until QEMU has it, else -1 */
 	int qemu_in_fd;		/* its number in QEMU */
+	uint64_t loaded_ms;	/* when QEMU had loaded the whole stream (monotonic), else 0 */
 	vmrun_ready_fn ready_cb; /* the incoming QEMU waits for the stream (or failed) */
 	void *ready_arg;
 	/* a start from the state on the state LUN: QEMU -incoming, a job feeds it */
@@ -90,6 +92,14 @@ struct vm_run {
 	vmrun_done_fn handoff_cb;
 	void *handoff_arg;
 };
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static struct vm_run *find_run(struct hvnoded *d, const char *name)
 {
@@ -389,7 +399,10 @@ static void on_resumed(qemu_vm_t *vm, json_t *result, const char *err_class, con
 	qb_log(LOG_NOTICE, "vm %s: running here after %s (pid %d, epoch %" PRIu64 ")", r->def.name,
 	       r->restore ? "its restore from its state LUN" : "its migration", (int)qemu_vm_pid(vm),
 	       r->epoch);
-	agent_vm_running(r->d, r->def.name, r->epoch);
+	if (!r->restore && r->loaded_ms)
+		agent_vm_resumed(r->d, r->def.name, r->epoch, mono_ms() - r->loaded_ms);
+	else
+		agent_vm_running(r->d, r->def.name, r->epoch);
 }
 
 static void on_restore_status(qemu_vm_t *vm, json_t *res, const char *err_class,
@@ -1014,6 +1027,14 @@ static void acquired_for_handoff(void *arg, int rc)
 		set_error(r, "handoff: cannot resume QEMU");
 		start_failed(r);
 	}
+}
+
+void vmrun_incoming_loaded(struct hvnoded *d, const char *name)
+{
+	struct vm_run *r = find_run(d, name);
+
+	if (r && r->incoming)
+		r->loaded_ms = mono_ms();
 }
 
 int vmrun_incoming_finish(struct hvnoded *d, const char *name, uint64_t epoch,

@@ -63,6 +63,8 @@ typedef void (*vmrun_done_fn)(void *arg, int rc, const char *err);
  */
 int vmrun_incoming(struct hvnoded *d, const struct vm_def *def, uint64_t mig_id, int qemu_fd,
 		   vmrun_ready_fn ready, void *arg, char *err, size_t errlen);
+/* The incoming QEMU of @name loaded the whole stream: its downtime on this side starts. */
+void vmrun_incoming_loaded(struct hvnoded *d, const char *name);
 /*
  * The handoff: @name is assigned here now for @epoch. Take its LUNs (from
  * the keys in @preempt too), resume QEMU; agent_vm_running(), or

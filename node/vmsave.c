@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #define SAVE_VERSION 1
 #define HDR_AREA 4096u		 /* the header's room; frames start after it */
 #define IO_CHUNK (4u << 20)	 /* bytes per LUN write or read */
+#define SAVE_THREADS_MAX 64	 /* as migrate_threads */
 
 /* The header, little-endian on disk (hvcluster runs on x86-64 and arm64 hosts). */
 struct save_hdr {
@@ -53,6 +55,8 @@ struct vmsave {
 	void *arg;
 	bool restore;
 	bool free_after;
+	bool compress;	       /* a save: the cluster's migrate_compress when it began */
+	unsigned int nthreads; /* a save: migrate_threads, blocks compressed at once */
 	char err[1024];
 };
 
@@ -187,39 +191,131 @@ static int flush_out(struct vmsave *v, uint8_t *out, size_t *len, uint64_t *pos,
 	return 0;
 }
 
-/* Worker: the stream, framed, onto the LUN. */
+/* One block of a save's batch, framed by its own thread. */
+struct zblock {
+	uint64_t seq;
+	bool compress;
+	uint8_t *raw;
+	size_t raw_len;
+	uint8_t *frame;
+	ssize_t len; /* the frame's, or -errno */
+};
+
+static void *zblock_encode(void *arg)
+{
+	struct zblock *b = arg;
+
+	b->len = mig_frame_encode(b->seq, b->raw, b->raw_len, b->compress, b->frame,
+				  mig_frame_bound(MIG_BLOCK_SIZE));
+	return NULL;
+}
+
+/* Frame the batch's @n blocks at once: one thread each, the first in ours. */
+static void batch_encode(struct zblock *b, unsigned int n)
+{
+	pthread_t thr[SAVE_THREADS_MAX];
+	bool started[SAVE_THREADS_MAX];
+
+	if (!n)
+		return;
+	for (unsigned int i = 1; i < n; i++) {
+		started[i] = pthread_create(&thr[i], NULL, zblock_encode, &b[i]) == 0;
+		if (!started[i])
+			zblock_encode(&b[i]); /* no thread: slower, not wrong */
+	}
+	zblock_encode(&b[0]);
+	for (unsigned int i = 1; i < n; i++)
+		if (started[i])
+			pthread_join(thr[i], NULL);
+}
+
+static void batch_free(struct zblock *b, unsigned int n)
+{
+	for (unsigned int i = 0; b && i < n; i++) {
+		free(b[i].raw);
+		free(b[i].frame);
+	}
+	free(b);
+}
+
+static struct zblock *batch_new(unsigned int n, bool compress)
+{
+	struct zblock *b = calloc(n, sizeof(*b));
+
+	for (unsigned int i = 0; b && i < n; i++) {
+		b[i].compress = compress;
+		b[i].raw = malloc(MIG_BLOCK_SIZE);
+		b[i].frame = malloc(mig_frame_bound(MIG_BLOCK_SIZE));
+		if (!b[i].raw || !b[i].frame) {
+			batch_free(b, n);
+			return NULL;
+		}
+	}
+	return b;
+}
+
+/* Read up to @n blocks of QEMU's stream: how many (the last may be short), or -errno. */
+static int batch_read(struct vmsave *v, struct zblock *b, unsigned int n, uint64_t *seq,
+		      bool *eof)
+{
+	unsigned int k = 0;
+
+	while (k < n && !*eof) {
+		ssize_t r = read_full(v->fd, b[k].raw, MIG_BLOCK_SIZE);
+
+		if (r < 0) {
+			set_err(v, "reading QEMU's stream: %s", strerror((int)-r));
+			return (int)r;
+		}
+		*eof = r < (ssize_t)MIG_BLOCK_SIZE;
+		if (r == 0)
+			break;
+		b[k].raw_len = (size_t)r;
+		b[k].seq = (*seq)++;
+		k++;
+	}
+	return (int)k;
+}
+
+/*
+ * Worker: the stream, framed, onto the LUN. Compressed (or not) as the cluster's
+ * migration settings say, migrate_threads blocks at a time.
+ */
 static int save_stream(void *arg)
 {
 	struct vmsave *v = arg;
 	size_t cap = IO_CHUNK + mig_frame_bound(MIG_BLOCK_SIZE), len = 0;
-	uint8_t *raw = malloc(MIG_BLOCK_SIZE), *out = malloc(cap + HDR_AREA);
+	struct zblock *b = batch_new(v->nthreads, v->compress);
+	uint8_t *out = malloc(cap + HDR_AREA);
 	uint64_t pos = HDR_AREA, seq = 0;
-	ssize_t n, f;
-	int rc;
+	bool eof = false;
+	int rc, k;
 
-	rc = raw && out ? take_lun(v) : -ENOMEM;
+	rc = b && out ? take_lun(v) : -ENOMEM;
 	rc = rc ?: write_hdr(v, NULL); /* no image until this one is complete */
-	while (!rc) {
-		n = read_full(v->fd, raw, MIG_BLOCK_SIZE);
-		if (n < 0) {
-			set_err(v, "reading QEMU's stream: %s", strerror((int)-n));
-			rc = (int)n;
+	while (!rc && !eof) {
+		k = batch_read(v, b, v->nthreads, &seq, &eof);
+		if (k < 0) {
+			rc = k;
 			break;
 		}
-		if (n == 0)
-			break;
-		f = mig_frame_encode(seq++, raw, (size_t)n, true, out + len, cap + HDR_AREA - len);
-		if (f < 0) {
-			set_err(v, "framing block %" PRIu64 ": %s", seq - 1, strerror((int)-f));
-			rc = (int)f;
-			break;
+		batch_encode(b, (unsigned int)k);
+		for (int i = 0; i < k && !rc; i++) {
+			if (b[i].len < 0) {
+				set_err(v, "framing block %" PRIu64 ": %s", b[i].seq,
+					strerror((int)-b[i].len));
+				rc = (int)b[i].len;
+				break;
+			}
+			/* len < IO_CHUNK here: the flush below keeps less than a LUN block */
+			memcpy(out + len, b[i].frame, (size_t)b[i].len);
+			len += (size_t)b[i].len;
+			__atomic_add_fetch(&v->raw, (uint64_t)b[i].raw_len, __ATOMIC_RELAXED);
+			__atomic_add_fetch(&v->wire, (uint64_t)b[i].len, __ATOMIC_RELAXED);
+			v->frames = b[i].seq + 1;
+			if (len >= IO_CHUNK)
+				rc = flush_out(v, out, &len, &pos, false);
 		}
-		len += (size_t)f;
-		__atomic_add_fetch(&v->raw, (uint64_t)n, __ATOMIC_RELAXED);
-		__atomic_add_fetch(&v->wire, (uint64_t)f, __ATOMIC_RELAXED);
-		v->frames = seq;
-		if (len >= IO_CHUNK)
-			rc = flush_out(v, out, &len, &pos, false);
 	}
 	if (!rc)
 		rc = flush_out(v, out, &len, &pos, true);
@@ -230,7 +326,7 @@ static int save_stream(void *arg)
 		if (rc)
 			set_err(v, "state LUN: flush: %s", err);
 	}
-	free(raw);
+	batch_free(b, v->nthreads);
 	free(out);
 	close(v->fd);
 	v->fd = -1;
@@ -252,6 +348,7 @@ static void job_done(void *arg, int rc)
 vmsave_t *vmsave_begin(struct hvnoded *d, const struct vm_def *def, int fd, vmsave_done_fn done,
 		       void *arg, char *err, size_t errlen)
 {
+	const struct cluster_settings *cs;
 	struct vmsave *v;
 
 	if (!def->state_lun[0]) {
@@ -267,6 +364,11 @@ vmsave_t *vmsave_begin(struct hvnoded *d, const struct vm_def *def, int fd, vmsa
 	}
 	v->done = done;
 	v->arg = arg;
+	cs = state_settings(d->state);
+	v->compress = cs->mig_compress;
+	v->nthreads = cs->mig_threads >= 1 && cs->mig_threads <= SAVE_THREADS_MAX ? cs->mig_threads : 1;
+	qb_log(LOG_INFO, "vm %s: save to %s: %s, %u compression threads", def->name, v->url,
+	       v->compress ? "LZ4" : "uncompressed", v->nthreads);
 	if (work_submit(d, save_stream, job_done, v)) {
 		snprintf(err, errlen, "cannot start a worker");
 		vmsave_free(v);

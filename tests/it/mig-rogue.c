@@ -1,18 +1,22 @@
 /*
  * mig-rogue: a hostile client of a target's migration server, for the integration tests.
  *
- *   mig-rogue curve ENDPOINT SERVER_PUBKEY
- *	a DEALER with a fresh CURVE key (so one the server does not know) says HELLO;
- *	prints "refused" and exits 0 when nothing is accepted within 3 s, prints
- *	"ACCEPTED" and exits 1 when it is
- *   mig-rogue nocurve ENDPOINT
+ *   mig-rogue curve ENDPOINT SERVER_PUBKEY HELLO [KEYDIR]
+ *	a DEALER says HELLO (a JSON text: make it a plausible migration's, so that only
+ *	the key can be what refuses it) with a fresh CURVE keypair, one the server does
+ *	not know, or with the one in KEYDIR (migrate.key, migrate.pub: a member's);
+ *   mig-rogue nocurve ENDPOINT HELLO
  *	the same without CURVE (the NULL mechanism)
+ *	Exit 0: "refused": the handshake itself failed (ZAP said no, or the mechanism was
+ *	refused) and not a byte came back; 1: "PAST THE HANDSHAKE": the handshake
+ *	succeeded or the server answered at all (a REJECT for another reason, an
+ *	ACCEPT); 3: neither within 3 s
  *   mig-rogue garbage HOST PORT
  *	plain TCP: 64 KiB of random bytes on one connection, a ZMTP greeting asking for
  *	CURVE followed by junk on another; exits 0 when the server closed them or said
  *	nothing back (prints what happened), 1 on a local error
  *
- * Exit status 2: usage.
+ * Exit status 2: usage (or a key file that cannot be read).
  */
 #include <errno.h>
 #include <netdb.h>
@@ -63,32 +67,61 @@ static const char *event_name(uint16_t ev)
 	}
 }
 
-/* A DEALER says HELLO; 0 when refused (nothing accepted in WAIT_MS), 1 when accepted. */
-static int hello_client(const char *endpoint, const char *server_key)
+/* The first 40 characters of @dir/@file: a Z85 key. */
+static int read_key(const char *dir, const char *file, char key[41])
+{
+	char path[4096];
+	FILE *f;
+	bool ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "mig-rogue: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	ok = fread(key, 1, 40, f) == 40;
+	key[40] = '\0';
+	fclose(f);
+	if (!ok)
+		fprintf(stderr, "mig-rogue: %s: not a key\n", path);
+	return ok ? 0 : -1;
+}
+
+/* A DEALER says HELLO; see the usage for the exit status. */
+static int hello_client(const char *endpoint, const char *server_key, const char *text,
+			const char *keydir)
 {
 	char pub[41], sec[41];
-	struct mig_msg hello = {.type = MIG_MSG_HELLO, .text = "{\"rogue\":true}", .text_len = 14};
+	struct mig_msg hello = {.type = MIG_MSG_HELLO, .text = text, .text_len = strlen(text)};
 	uint64_t end = now_ms() + WAIT_MS;
-	bool sent = false;
-	int linger = 0, rc = 0;
+	bool sent = false, failed = false;
+	int linger = 0, rc = 3;
 	void *ctx = zmq_ctx_new();
 	void *sock, *mon;
 
 	if (!ctx) {
 		fprintf(stderr, "mig-rogue: zmq_ctx_new: %s\n", zmq_strerror(zmq_errno()));
-		return 1;
+		return 2;
 	}
 	sock = zmq_socket(ctx, ZMQ_DEALER);
 	mon = zmq_socket(ctx, ZMQ_PAIR);
 	if (!sock || !mon || zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger)) < 0)
 		goto err;
 	if (server_key) {
-		if (zmq_curve_keypair(pub, sec) < 0 ||
-		    zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server_key, strlen(server_key)) < 0 ||
+		if (keydir) {
+			if (read_key(keydir, "migrate.pub", pub) || read_key(keydir, "migrate.key", sec)) {
+				rc = 2;
+				goto out;
+			}
+		} else if (zmq_curve_keypair(pub, sec) < 0) {
+			goto err;
+		}
+		if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server_key, strlen(server_key)) < 0 ||
 		    zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, pub, 40) < 0 ||
 		    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, 40) < 0)
 			goto err;
-		printf("our key: %s (unknown to the server)\n", pub);
+		printf("our key: %s (%s)\n", pub, keydir ? keydir : "fresh, unknown to the server");
 	}
 	if (zmq_socket_monitor(sock, "inproc://rogue-mon", ZMQ_EVENT_ALL) < 0 ||
 	    zmq_connect(mon, "inproc://rogue-mon") < 0 || zmq_connect(sock, endpoint) < 0)
@@ -106,19 +139,21 @@ static int hello_client(const char *endpoint, const char *server_key)
 			goto err;
 		while (mig_zmq_monitor_event(mon, &ev, &val) > 0) {
 			printf("event: %s (%u)\n", event_name(ev), val);
-			if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
-			    ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
-				if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
-					printf("the server says: %s\n",
-					       mig_zmq_protocol_error(val));
-				printf("refused\n");
-				goto out;
+			if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+				printf("PAST THE HANDSHAKE\n");
+				rc = 1;
+			} else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+				printf("the server says: %s\n", mig_zmq_protocol_error(val));
+				failed = true;
+			} else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+				printf("the server's ZAP handler says: %u\n", val);
+				failed = true;
 			}
 		}
 		if (!sent && (items[0].revents & ZMQ_POLLOUT)) {
 			sent = mig_zmq_send(sock, NULL, 0, &hello) == 0;
 			if (sent)
-				printf("HELLO sent\n");
+				printf("HELLO sent: %s\n", text);
 		}
 		if (items[0].revents & ZMQ_POLLIN) {
 			uint8_t buf[1024];
@@ -127,25 +162,30 @@ static int hello_client(const char *endpoint, const char *server_key)
 
 			if (n < 0)
 				continue;
+			rc = 1;
 			if (mig_msg_decode(buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf),
-					   &m, NULL, 0)) {
+					   &m, NULL, 0))
 				printf("got %d bytes of garbage\n", n);
-				continue;
-			}
-			if (m.type == MIG_MSG_ACCEPT) {
-				printf("ACCEPTED\n");
-				rc = 1;
-				goto out;
-			}
-			printf("got %s: %.*s\n", mig_msg_name(m.type), (int)m.text_len,
-			       m.text ? m.text : "");
+			else
+				printf("got %s: %.*s\n", mig_msg_name(m.type), (int)m.text_len,
+				       m.text ? m.text : "");
+			printf("PAST THE HANDSHAKE\n");
+			goto out;
 		}
+		/* refused: a while longer, so that a late answer would still be seen */
+		if (failed && rc == 3 && now_ms() + WAIT_MS / 2 < end)
+			end = now_ms() + WAIT_MS / 2;
 	}
-	printf("refused\n");
+	if (rc == 3 && failed) {
+		printf("refused\n");
+		rc = 0;
+	} else if (rc == 3) {
+		printf("no handshake result and no answer in %d ms\n", WAIT_MS);
+	}
 	goto out;
 err:
 	fprintf(stderr, "mig-rogue: %s\n", zmq_strerror(zmq_errno()));
-	rc = 1;
+	rc = 2;
 out:
 	if (sock)
 		zmq_socket_monitor(sock, NULL, 0);
@@ -265,8 +305,8 @@ static int garbage(const char *host, const char *port)
 static int usage(void)
 {
 	fprintf(stderr,
-		"usage: mig-rogue curve ENDPOINT SERVER_PUBKEY\n"
-		"       mig-rogue nocurve ENDPOINT\n"
+		"usage: mig-rogue curve ENDPOINT SERVER_PUBKEY HELLO [KEYDIR]\n"
+		"       mig-rogue nocurve ENDPOINT HELLO\n"
 		"       mig-rogue garbage HOST PORT\n");
 	return 2;
 }
@@ -275,15 +315,15 @@ int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
-	if (argc == 4 && !strcmp(argv[1], "curve")) {
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "curve")) {
 		if (strlen(argv[3]) != 40) {
 			fprintf(stderr, "mig-rogue: %s is not a Z85 key\n", argv[3]);
 			return 2;
 		}
-		return hello_client(argv[2], argv[3]);
+		return hello_client(argv[2], argv[3], argv[4], argc == 6 ? argv[5] : NULL);
 	}
-	if (argc == 3 && !strcmp(argv[1], "nocurve"))
-		return hello_client(argv[2], NULL);
+	if (argc == 4 && !strcmp(argv[1], "nocurve"))
+		return hello_client(argv[2], NULL, argv[3], NULL);
 	if (argc == 4 && !strcmp(argv[1], "garbage"))
 		return garbage(argv[2], argv[3]);
 	return usage();

@@ -812,7 +812,7 @@ static void test_migration_ops(void **unused)
 	json_t *j;
 	cluster_state_t *t = state_create();
 
-	/* refused: to its own node, an unknown node, a stopped VM, a bad mode */
+	/* refused: to its own node, an unknown node, a stopped VM, a bad mode, with the reason */
 	assert_int_equal(apply_text(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"to\":\"n1\"}",
 				    err, sizeof(err)),
 			 -EALREADY);
@@ -820,6 +820,7 @@ static void test_migration_ops(void **unused)
 	assert_int_equal(apply_text(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"to\":\"n9\"}",
 				    err, sizeof(err)),
 			 -ENOENT);
+	assert_string_equal(err, "vm m: node n9 is not a node of the cluster");
 	assert_int_equal(apply_text(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"o\",\"to\":\"n2\"}",
 				    err, sizeof(err)),
 			 -EINVAL);
@@ -828,13 +829,34 @@ static void test_migration_ops(void **unused)
 				    err, sizeof(err)),
 			 -EINVAL);
 
+	/* refused: to a node in maintenance, to one that is offline or not back yet */
+	APPLY_OK(s, 2, "{\"op\":\"node.drain\",\"node\":\"n2\"}");
+	assert_int_equal(apply_text(s, 3, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"to\":\"n2\"}",
+				    err, sizeof(err)),
+			 -EBUSY);
+	assert_string_equal(err, "vm m: node n2 is in maintenance");
+	APPLY_OK(s, 2, "{\"op\":\"node.resume\",\"node\":\"n2\"}");
+	APPLY_OK(s, 1, "{\"op\":\"mgr.node\",\"id\":3,\"expect\":\"online\","
+		       "\"status\":\"offline\",\"at_ms\":2}");
+	assert_int_equal(apply_text(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"to\":\"n3\"}",
+				    err, sizeof(err)),
+			 -EHOSTDOWN);
+	assert_string_equal(err, "vm m: node n3 is not online (offline)");
+	APPLY_OK(s, 1, "{\"op\":\"mgr.node\",\"id\":3,\"expect\":\"offline\","
+		       "\"status\":\"online\",\"at_ms\":3}");
+	assert_int_equal(apply_text(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"to\":\"n3\"}",
+				    err, sizeof(err)),
+			 -EHOSTDOWN);
+	assert_string_equal(err, "vm m: node n3 is not online (joining)");
+	assert_int_equal(state_vm_status(s, "m")->mig.id, 0);
+
 	/* queued; a second one is refused; the placement engine chose (no --to) */
 	APPLY_OK(s, 2, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"mode\":\"quick\",\"ms\":5}");
 	st = state_vm_status(s, "m");
 	assert_int_equal(st->mig.phase, MIG_QUEUED);
 	assert_int_equal(st->mig.mode, MIG_QUICK);
 	assert_int_equal(st->mig.from, 1);
-	assert_true(st->mig.to == 2 || st->mig.to == 3);
+	assert_int_equal(st->mig.to, 2); /* n3 is not back */
 	assert_int_equal(apply_text(s, 3, "{\"op\":\"vm.migrate\",\"name\":\"m\",\"to\":\"n3\"}",
 				    err, sizeof(err)),
 			 -EBUSY);
@@ -870,6 +892,14 @@ static void test_migration_ops(void **unused)
 	assert_int_equal(apply_text(s, 1, "{\"op\":\"vm.migrate-cancel\",\"name\":\"m\"}", err,
 				    sizeof(err)),
 			 -EBUSY);
+	/* quick: the target's part of the downtime (loaded to resumed) adds once, resent or not */
+	st = state_vm_status(s, "m");
+	assert_int_equal(st->mig.progress.downtime_ms, 0);
+	snprintf(op, sizeof(op), "{\"op\":\"vm.report\",\"name\":\"m\",\"epoch\":2,"
+				 "\"event\":\"running\",\"resume_ms\":40}");
+	APPLY_OK(s, to, op);
+	APPLY_OK(s, to, op);
+	assert_int_equal(state_vm_status(s, "m")->mig.progress.downtime_ms, 40);
 	snprintf(op, sizeof(op), "{\"op\":\"mgr.vm\",\"name\":\"m\",\"expect_epoch\":2,"
 				 "\"state\":\"started\",\"node\":%u,\"epoch\":2}",
 		 to);
@@ -878,6 +908,7 @@ static void test_migration_ops(void **unused)
 	assert_int_equal(st->mig.id, 0);
 	assert_int_equal(st->mig_last.id, id);
 	assert_int_equal(st->mig_last.result, MIG_COMPLETED);
+	assert_int_equal(st->mig_last.progress.downtime_ms, 40);
 	state_destroy(s);
 	state_destroy(t);
 }

@@ -22,6 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -715,7 +718,8 @@ struct e2e {
 	struct mig_stats srv_stats;
 	int srv_stats_rc;
 	/* what the test's "caller" does */
-	enum { ON_HELLO_ACCEPT, ON_HELLO_REJECT, ON_HELLO_NOTHING } on_hello;
+	/* ACCEPT_STALLED: accept, but nothing reads the target's end (t->chk.fd) yet */
+	enum { ON_HELLO_ACCEPT, ON_HELLO_ACCEPT_STALLED, ON_HELLO_REJECT, ON_HELLO_NOTHING } on_hello;
 	bool finish_on_end;
 	struct checker chk;
 	struct feeder feed;
@@ -785,11 +789,12 @@ static void on_incoming(void *arg, uint64_t conn, const char *hello, const char 
 			fail_msg("second reject: %d", rc);
 		return;
 	}
-	if (t->on_hello != ON_HELLO_ACCEPT)
+	if (t->on_hello != ON_HELLO_ACCEPT && t->on_hello != ON_HELLO_ACCEPT_STALLED)
 		return;
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	t->chk.fd = p[0];
-	assert_int_equal(pthread_create(&t->chk.thr, NULL, checker_main, &t->chk), 0);
+	if (t->on_hello == ON_HELLO_ACCEPT)
+		assert_int_equal(pthread_create(&t->chk.thr, NULL, checker_main, &t->chk), 0);
 	assert_int_equal(mig_server_accept(t->srv, conn, "{\"ok\":1}", p[1]), 0);
 }
 
@@ -901,6 +906,30 @@ static bool got_accepted(struct e2e *t)
 static bool got_ended(struct e2e *t)
 {
 	return t->ended > 0;
+}
+
+static bool got_rejected(struct e2e *t)
+{
+	return t->rejected > 0;
+}
+
+/* The caller's loop for @ms, whatever happens (run_until() fails when it times out). */
+static void run_for(struct e2e *t, unsigned int ms)
+{
+	uint64_t end = now_ms() + ms;
+
+	while (now_ms() < end) {
+		struct pollfd pfd[2] = {
+			{.fd = t->srv ? mig_server_notify_fd(t->srv) : -1, .events = POLLIN},
+			{.fd = t->snd ? mig_send_notify_fd(t->snd) : -1, .events = POLLIN},
+		};
+
+		poll(pfd, 2, 50);
+		if (t->srv && pfd[0].revents)
+			mig_server_dispatch(t->srv);
+		if (t->snd && pfd[1].revents)
+			mig_send_dispatch(t->snd);
+	}
 }
 
 static struct e2e *e2e_new(void)
@@ -1027,6 +1056,11 @@ static void test_e2e_stream(void **state)
 	assert_true(st.wire_bytes < len);
 	assert_true(st.cpu_ns > 0);
 	assert_true(t->srv_stats.cpu_ns > 0);
+	/* a source that leaves after its stream sent no garbage */
+	mig_send_free(t->snd);
+	t->snd = NULL;
+	run_for(t, 300);
+	assert_int_equal(t->rejected, 0);
 	e2e_free(t);
 	free(data);
 }
@@ -1333,6 +1367,140 @@ static void test_e2e_rogue_client(void **state)
 	e2e_free(t);
 }
 
+/*
+ * Flow control bounds the source's memory: with a target whose QEMU reads nothing, the
+ * source reads from its QEMU no more than the window's frames (sent, not acknowledged)
+ * and its slots (read, not yet sent) hold, however much QEMU offers; it goes on when the
+ * target reads again.
+ */
+static void test_e2e_flow_control(void **state)
+{
+	const unsigned int window = 4, nthreads = 1;
+	const uint64_t slots = window + 2 * nthreads + 2; /* send.c: alloc_slots() */
+	const uint64_t bound = (window + slots) * (uint64_t)MIG_BLOCK_SIZE;
+	size_t len = 32u << 20;
+	uint8_t *data = malloc(len);
+	struct e2e *t = e2e_new();
+	struct mig_stats st, srv_st;
+	char endpoint[64], err[512];
+	int p[2];
+	struct mig_send_cfg cfg = {
+		.endpoint = endpoint,
+		.server_key = t->skeys.pub,
+		.keys = &t->ckeys,
+		.hello = "{}",
+		.nthreads = nthreads,
+		.compress = true,
+		.window = window,
+		.timeout_ms = 5000,
+	};
+
+	assert_non_null(data);
+	fill_random(data, len); /* incompressible: what is on the wire is what was read */
+	t->on_hello = ON_HELLO_ACCEPT_STALLED;
+	snprintf(endpoint, sizeof(endpoint), "tcp://127.0.0.1:%d", t->port);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	cfg.fd = p[0];
+	t->feed = (struct feeder){.fd = p[1], .data = data, .len = len};
+	t->chk.data = data;
+	t->chk.len = len;
+	t->snd = mig_send_start(&cfg, &snd_ops, t, err, sizeof(err));
+	if (!t->snd)
+		fail_msg("mig_send_start: %s", err);
+	assert_int_equal(pthread_create(&t->feed.thr, NULL, feeder_main, &t->feed), 0);
+	run_until(t, got_accepted, 5000);
+
+	/* the target's writer is stuck in its first block (a pipe holds 64 KiB) */
+	run_for(t, 1500);
+	mig_send_stats(t->snd, &st);
+	assert_int_equal(mig_server_stats(t->srv, t->conn, &srv_st), 0);
+	print_message("stalled target: source read %" PRIu64 " KiB (bound %" PRIu64
+		      " KiB), sent %" PRIu64 " blocks; target wrote %" PRIu64 " KiB\n",
+		      st.raw_bytes >> 10, bound >> 10, st.blocks, srv_st.raw_bytes >> 10);
+	assert_int_equal(srv_st.raw_bytes, 0);
+	assert_true(st.raw_bytes <= bound);
+	assert_true(st.blocks <= window);
+	/* it did stream up to its window: the bound is flow control, not a slow start */
+	assert_true(st.raw_bytes >= window * (uint64_t)MIG_BLOCK_SIZE);
+	assert_int_equal(t->finished, 0);
+	assert_int_equal(t->ended, 0);
+
+	/* still stalled a second later: still bounded */
+	run_for(t, 1000);
+	mig_send_stats(t->snd, &st);
+	assert_true(st.raw_bytes <= bound);
+
+	/* the target reads again: all of it arrives, intact */
+	assert_int_equal(pthread_create(&t->chk.thr, NULL, checker_main, &t->chk), 0);
+	run_until(t, finished_and_ended, 30000);
+	if (!t->fin_ok)
+		fail_msg("finished(false): %s", t->fin_why);
+	pthread_join(t->chk.thr, NULL);
+	t->chk.thr = 0;
+	assert_false(t->chk.mismatch);
+	assert_int_equal(t->chk.got, len);
+	e2e_free(t);
+	free(data);
+}
+
+/* Plain TCP to the port; write @len bytes of @junk, then wait up to 3 s for the close. */
+static void tcp_junk(struct e2e *t, const uint8_t *junk, size_t len)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)t->port)};
+	uint64_t end = now_ms() + 3000;
+	size_t off = 0;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	while (off < len) {
+		ssize_t n = send(fd, junk + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0)
+			off += (size_t)n;
+		else if (n < 0 && errno != EAGAIN && errno != EINTR)
+			break; /* the server closed it */
+		run_for(t, 10);
+		if (now_ms() > end)
+			break;
+	}
+	run_until(t, got_rejected, 3000);
+	close(fd);
+}
+
+/* Garbage on the port, not even ZMTP: dropped and reported (for the log). */
+static void test_e2e_tcp_garbage(void **state)
+{
+	static uint8_t junk[64 * 1024];
+	uint8_t zmtp[64 + 512];
+	struct e2e *t = e2e_new();
+
+	t->on_hello = ON_HELLO_NOTHING;
+	fill_random(junk, sizeof(junk));
+	junk[0] = 0x01; /* not a ZMTP 3 greeting's 0xff */
+	tcp_junk(t, junk, sizeof(junk));
+	print_message("random bytes: %s\n", t->rej_why);
+	assert_contains(t->rej_why, "garbage: a connection");
+	assert_contains(t->rej_why, "closed before a valid ZMTP handshake");
+
+	/* a ZMTP 3.0 greeting asking for CURVE, then junk where its HELLO goes */
+	t->rejected = 0;
+	memset(zmtp, 0, sizeof(zmtp));
+	zmtp[0] = 0xff;
+	zmtp[9] = 0x7f;
+	zmtp[10] = 3;
+	memcpy(zmtp + 12, "CURVE", 5);
+	fill_random(zmtp + 64, sizeof(zmtp) - 64);
+	zmtp[64] = 0x04;
+	zmtp[65] = 0xc8;
+	tcp_junk(t, zmtp, sizeof(zmtp));
+	print_message("ZMTP junk: %s\n", t->rej_why);
+	assert_contains(t->rej_why, "handshake");
+	assert_int_equal(t->incoming, 0);
+	e2e_free(t);
+}
+
 /* Freed while running (and from within a callback): no callback after, no leak. */
 static void free_in_accepted(void *arg, const char *reply)
 {
@@ -1457,6 +1625,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_e2e_free_running, setup_tmpdir,
 						teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_e2e_rogue_client, setup_tmpdir,
+						teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_e2e_flow_control, setup_tmpdir,
+						teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_e2e_tcp_garbage, setup_tmpdir,
 						teardown_tmpdir),
 	};
 
