@@ -136,6 +136,7 @@ NODE_OBJS	+= node/cluster.o
 NODE_OBJS	+= node/rulecmd.o
 NODE_OBJS	+= node/fencecmd.o
 NODE_OBJS	+= node/authz.o
+NODE_OBJS	+= node/auditlog.o
 NODE_OBJS	+= node/watchdog.o
 NODE_OBJS	+= node/seccmd.o
 NODE_OBJS	+= node/maintcmd.o
@@ -171,6 +172,7 @@ TEST_TOOLS	+= tests/it/cpg-rogue
 # Unit tests: one per module, each linked with the module objects it tests.
 UNIT_TESTS	+= tests/unit/test_node
 UNIT_TESTS	+= tests/unit/test_cluster
+UNIT_TESTS	+= tests/unit/test_acl
 
 include tests/guest/guest.mk
 include hypervisor/hypervisor.mk
@@ -275,10 +277,13 @@ tests/unit/test_secreport: tests/unit/test_secreport.o cluster/secreport.o clust
 		cluster/jsonv.o cluster/fenceconf.o cluster/acl.o cluster/plan.o cluster/placement.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_JSON)
 
-tests/unit/test_node: tests/unit/test_node.o node/config.o node/ipcproto.o node/statefile.o \
+tests/unit/test_node: tests/unit/test_node.o node/config.o node/ipcproto.o node/statefile.o node/auditlog.o \
 		cluster/state.o cluster/vm.o cluster/jsonv.o cluster/ops.o cluster/ops_mig.o cluster/ops_drain.o \
 		cluster/migstate.o cluster/plan.o cluster/placement.o cluster/members.o \
 		cluster/fenceconf.o cluster/acl.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_JSON)
+
+tests/unit/test_acl: tests/unit/test_acl.o cluster/acl.o cluster/vm.o cluster/jsonv.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_JSON)
 
 tests/unit/test_cluster: tests/unit/test_cluster.o cluster/members.o cluster/vm.o cluster/state.o cluster/jsonv.o \

@@ -100,7 +100,7 @@ static bool in_scope(const struct acl_binding *b, const struct vm_def *vm)
 }
 
 bool acl_allows(const struct acl_binding *b, size_t n, const struct acl_subject *who,
-		enum acl_role need, const struct vm_def *vm, enum acl_role *role)
+		enum acl_role need, bool guest_data, const struct vm_def *vm, enum acl_role *role)
 {
 	enum acl_role best = ACL_NONE;
 
@@ -113,8 +113,10 @@ bool acl_allows(const struct acl_binding *b, size_t n, const struct acl_subject 
 			continue;
 		if (b[i].role > best)
 			best = b[i].role;
-		/* reading is not scoped: a scoped operator still sees the cluster */
-		if (b[i].role >= need && (need == ACL_VIEWER || in_scope(&b[i], vm))) {
+		/* reading is not scoped, a scoped operator still sees the cluster; but what a
+		 * guest wrote (its console) is for those whose scope holds the VM */
+		if (b[i].role >= need &&
+		    ((need == ACL_VIEWER && !guest_data) || in_scope(&b[i], vm))) {
 			*role = b[i].role;
 			return true;
 		}

@@ -4,8 +4,8 @@
  * decision itself (acl_allows) is pure: the caller resolves the client's uid
  * to its user name and groups on the node it connected to.
  *
- *   viewer    read everything
- *   operator  + start, stop, shutdown, pause, resume (and migrate) VMs in scope
+ *   viewer    read everything (the consoles of the VMs in scope only)
+ *   operator  + start, stop, shutdown, pause, resume, migrate, save, restore VMs in scope
  *   vm-admin  + create and delete VMs in scope
  *   admin     everything: nodes, rules, fencing, settings, bindings; root is admin
  */
@@ -62,10 +62,13 @@ int acl_binding_from_json(const json_t *j, struct acl_binding *b, char *err, siz
 
 /*
  * Whether @who may act with @need on VM @vm (NULL: not about a VM, e.g. a rule:
- * only unscoped bindings count). root always may. *@role gets the role that
- * allowed it (or the highest one the subject has, for the message).
+ * only unscoped bindings count). A read (ACL_VIEWER) is not scoped unless it is
+ * of @guest_data (what the guest itself wrote: its console). root always may.
+ * *@role gets the role that allowed it (or the highest one the subject has, for
+ * the message).
  */
 bool acl_allows(const struct acl_binding *b, size_t n, const struct acl_subject *who,
-		enum acl_role need, const struct vm_def *vm, enum acl_role *role);
+		enum acl_role need, bool guest_data, const struct vm_def *vm,
+		enum acl_role *role);
 
 #endif

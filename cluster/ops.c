@@ -693,11 +693,12 @@ int state_apply(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx, 
 			mig_settle(s);
 		return rc;
 	}
-	/* "who" is for the audit log (the caller's), not part of the change */
+	/* "who" and "cmd" (the hvctl command) are for the audit log, not part of the change */
 	copy = json_copy((json_t *)op);
 	if (!copy)
 		return jv_fail(err, errlen, "out of memory");
 	json_object_del(copy, "who");
+	json_object_del(copy, "cmd");
 	rc = apply(s, copy, ctx, err, errlen);
 	json_decref(copy);
 	if (!rc)
@@ -725,8 +726,9 @@ static int apply(cluster_state_t *s, const json_t *op, const struct op_ctx *ctx,
 		return op_settings_set(s, op, err, errlen);
 	if (!strcmp(name, "acl.add") || !strcmp(name, "acl.del"))
 		return op_acl(s, op, name[4] == 'a', err, errlen);
-	/* a refused request, for every node's audit log: changes nothing */
-	if (!strcmp(name, "audit.denied"))
+	/* a request denied, or refused before any op, or done on one node (pause, resume):
+	 * for every node's audit log; changes nothing */
+	if (!strcmp(name, "audit.denied") || !strcmp(name, "audit.record"))
 		return 0;
 	if (!strcmp(name, "fence.device.add") || !strcmp(name, "fence.device.del"))
 		return op_fence_device(s, op, name[13] == 'a', err, errlen);

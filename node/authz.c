@@ -3,11 +3,16 @@
  * against the role bindings of the cluster state (cluster/acl.c) with the
  * client's uid from libqb IPC's peer credentials, resolved to its user and
  * groups on this node. Every mutating request, allowed or denied, lands in the
- * audit log of every node: an allowed one rides on the op that makes the
- * change ("who" in the op), a denied one is multicast as audit.denied. Each
- * node appends what it applied to state_dir/audit.log, one JSON object a line.
+ * audit log of every node, each record on a CPG message: an allowed change
+ * rides on the op that makes it ("who" and "cmd" in the op), a denied one is
+ * multicast as audit.denied, and one that no op carried (refused before it
+ * was sent, or done by this node alone: pause, resume) as audit.record with
+ * its result. Each node appends what it applied to state_dir/audit.log, one
+ * JSON object a line.
  */
 #include "hvnoded.h"
+#include "auditlog.h"
+#include "proto.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +27,10 @@
 #include <qb/qblog.h>
 
 #define GROUPS_MAX 64
-#define AUDIT_READ_MAX (8u << 20)
+#define AUDIT_LIMIT_DEFAULT 1000
+#define AUDIT_LIMIT_MAX 100000
+/* the records of a reply, and room for the rest of it */
+#define AUDIT_REPLY_BYTES (HV_IPC_MAX_MSG - 4096)
 
 struct who {
 	uint32_t uid;
@@ -113,7 +121,7 @@ static const char *object_of(json_t *args)
 }
 
 int authz_check(struct hvnoded *d, struct ipc_request *req, const char *cmd, enum acl_role need,
-		json_t *args, char *err, size_t errlen)
+		bool guest_data, json_t *args, char *err, size_t errlen)
 {
 	const struct ipc_client *cl = ipc_request_client(req);
 	struct vm_def tmp;
@@ -127,10 +135,12 @@ int authz_check(struct hvnoded *d, struct ipc_request *req, const char *cmd, enu
 	if (acl_allows(state_acl(d->state), state_acl_count(d->state),
 		       &(struct acl_subject){ .uid = w.uid, .user = w.user[0] ? w.user : NULL,
 					      .groups = w.group_ptrs, .ngroups = w.ngroups },
-		       need, vm, &role)) {
-		d->req_role = role;
-		d->req_uid = w.uid;
-		snprintf(d->req_user, sizeof(d->req_user), "%s", w.user);
+		       need, guest_data, vm, &role)) {
+		/* a change: its record goes with the op, or with the reply (ipc.c) */
+		if (need > ACL_VIEWER)
+			ipc_request_set_audit(req, json_pack("{s:o,s:s,s:s}", "who",
+							     who_json(d, &w, role), "cmd", cmd,
+							     "object", object_of(args)));
 		return 0;
 	}
 	snprintf(err, errlen, "permission denied: %s has %s%s; %s needs %s%s%s",
@@ -149,32 +159,35 @@ int authz_check(struct hvnoded *d, struct ipc_request *req, const char *cmd, enu
 	return -EACCES;
 }
 
-json_t *authz_who(struct hvnoded *d)
-{
-	struct who w = { .uid = d->req_uid };
-
-	snprintf(w.user, sizeof(w.user), "%s", d->req_user);
-	return who_json(d, &w, d->req_role);
-}
-
 /* --- the audit log ------------------------------------------------------------- */
 
 void audit_append(struct hvnoded *d, const json_t *op, const char *node, int rc,
 		  const char *err)
 {
 	const char *name = json_string_value(json_object_get(op, "op"));
-	json_t *who = json_object_get(op, "who"), *rec;
+	json_t *who = json_object_get(op, "who"), *rec, *reason = NULL;
+	const char *obj, *cmd, *result;
 	struct timespec ts;
 	char path[4200], *line;
 	int fd;
 
-	const char *obj, *cmd;
-	bool denied;
-
 	if (!who || !name)
 		return;
-	denied = !strcmp(name, "audit.denied");
-	cmd = denied ? json_string_value(json_object_get(op, "cmd")) : name;
+	/* an op carries the hvctl command that asked for it; an older node's, its own name */
+	cmd = json_string_value(json_object_get(op, "cmd"));
+	if (!strcmp(name, "audit.denied")) {
+		result = "denied";
+		reason = json_object_get(op, "reason");
+	} else if (!strcmp(name, "audit.record")) {
+		result = json_string_value(json_object_get(op, "result"));
+		if (!result || (strcmp(result, "ok") && strcmp(result, "refused")))
+			result = "?";
+		reason = json_object_get(op, "reason");
+	} else {
+		result = rc ? "refused" : "ok";
+		if (!cmd)
+			cmd = name;
+	}
 	obj = json_string_value(json_object_get(op, "object"));
 	if (!obj)
 		obj = object_of((json_t *)op);
@@ -183,12 +196,11 @@ void audit_append(struct hvnoded *d, const json_t *op, const char *node, int rc,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	rec = json_pack("{s:I,s:s,s:O,s:s,s:s,s:s}", "at_ms",
 			(json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, "from", node, "who", who,
-			"cmd", cmd ? cmd : "?", "object", obj, "result",
-			denied ? "denied" : rc ? "refused" : "ok");
+			"cmd", cmd ? cmd : "?", "object", obj, "result", result);
 	if (!rec)
 		return;
-	if (!strcmp(name, "audit.denied"))
-		json_object_set(rec, "reason", json_object_get(op, "reason"));
+	if (json_is_string(reason))
+		json_object_set(rec, "reason", reason);
 	else if (rc)
 		json_object_set_new(rec, "reason", json_string(err));
 	line = json_dumps(rec, JSON_COMPACT);
@@ -202,35 +214,61 @@ void audit_append(struct hvnoded *d, const json_t *op, const char *node, int rc,
 	free(line);
 }
 
-/* `hvctl audit [--since MS]`: this node's audit log, oldest first. */
+void audit_reply(struct hvnoded *d, const json_t *rec, int status, const json_t *body)
+{
+	const char *reason = json_string_value(json_object_get(body, "error"));
+	json_t *op;
+
+	op = json_pack("{s:s,s:O,s:O,s:O,s:s}", "op", "audit.record", "who",
+		       json_object_get(rec, "who"), "cmd", json_object_get(rec, "cmd"), "object",
+		       json_object_get(rec, "object"), "result", status ? "refused" : "ok");
+	if (!op) {
+		qb_log(LOG_ERR, "audit: out of memory: a record of %s is lost",
+		       json_string_value(json_object_get(rec, "cmd")));
+		return;
+	}
+	if (status)
+		json_object_set_new(op, "reason", json_string(reason ? reason : strerror(-status)));
+	/* without quorum the cluster takes nothing: this node's log at least */
+	if (cluster_send(d, op))
+		audit_append(d, op, d->cfg.node_name, 0, NULL);
+	json_decref(op);
+}
+
+/*
+ * `hvctl audit [--since MS] [--limit N]`: the newest records of this node's
+ * audit log that fit in a reply, oldest first, and whether older ones were
+ * left out.
+ */
 json_t *cmd_audit(struct hvnoded *d, struct ipc_request *req, json_t *args, int *status)
 {
 	json_int_t since = json_integer_value(json_object_get(args, "since_ms"));
-	json_t *out = json_array(), *rec;
-	char path[4200], *line = NULL;
-	size_t cap = 0, total = 0;
-	ssize_t n;
-	FILE *f;
+	json_int_t limit = json_integer_value(json_object_get(args, "limit"));
+	json_t *out = NULL;
+	char path[4200];
+	bool more = false;
+	int fd, rc;
 
+	if (limit < 0 || limit > AUDIT_LIMIT_MAX)
+		return command_error(status, -EINVAL, "audit: limit must be 1 to %d",
+				     AUDIT_LIMIT_MAX);
+	if (!limit)
+		limit = AUDIT_LIMIT_DEFAULT;
 	snprintf(path, sizeof(path), "%s/audit.log", d->cfg.state_dir);
-	f = fopen(path, "re");
-	if (!f) {
-		*status = 0;
-		return json_pack("{s:o}", "records", out);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno != ENOENT)
+		return command_error(status, -errno, "audit log %s: cannot open: %s", path,
+				     strerror(errno));
+	if (fd >= 0) {
+		rc = audit_log_tail(fd, since, (size_t)limit, AUDIT_REPLY_BYTES, &out, &more);
+		close(fd);
+		if (rc)
+			return command_error(status, rc, "audit log %s: cannot read: %s", path,
+					     strerror(-rc));
 	}
-	while ((n = getline(&line, &cap, f)) > 0 && total < AUDIT_READ_MAX) {
-		total += (size_t)n;
-		rec = json_loads(line, 0, NULL);
-		if (!rec)
-			continue;
-		if (json_integer_value(json_object_get(rec, "at_ms")) >= since)
-			json_array_append(out, rec);
-		json_decref(rec);
-	}
-	free(line);
-	fclose(f);
 	*status = 0;
-	return json_pack("{s:o}", "records", out);
+	return json_pack("{s:o,s:b,s:I}", "records", out ? out : json_array(), "more", more,
+			 "limit", limit);
 }
 
 /* --- role bindings ---------------------------------------------------------------- */

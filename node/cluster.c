@@ -338,13 +338,18 @@ int cluster_submit(struct hvnoded *d, json_t *op, struct ipc_request *req, int k
 	w->deadline_ms = w->since_ms + (uint64_t)(timeout_s ? timeout_s : WAIT_DEFAULT_S) * 1000;
 	snprintf(w->name, sizeof(w->name), "%s", vm ? vm : "");
 	json_object_set_new(op, "req", json_integer((json_int_t)w->req_id));
-	json_object_set_new(op, "who", authz_who(d));
+	if (ipc_request_audit(req)) {
+		/* for every node's audit log: who asked, with which hvctl command */
+		json_object_set(op, "who", json_object_get(ipc_request_audit(req), "who"));
+		json_object_set(op, "cmd", json_object_get(ipc_request_audit(req), "cmd"));
+	}
 	rc = repl_submit(a->repl, op);
 	if (rc) {
 		snprintf(err, errlen, "cannot send the change to the cluster: %s", strerror(-rc));
 		free(w);
 		return rc;
 	}
+	ipc_request_audited(req);
 	w->next = a->waiters;
 	a->waiters = w;
 	flush_soon(d);

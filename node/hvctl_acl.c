@@ -13,21 +13,25 @@ const char hvctl_acl_help[] =
 	"  acl add NAME (--user USER | --group GROUP) --role ROLE\n"
 	"          [--owner OWNER | --app APP | --vms GLOB]\n"
 	"      Bind a unix user or group to a role, for the VMs of a scope (default: all).\n"
-	"      Roles: viewer (read), operator (start, stop, shutdown, pause, resume VMs\n"
-	"      in scope), vm-admin (also create and delete VMs in scope), admin\n"
-	"      (everything: nodes, rules, fencing, settings, bindings; never scoped).\n"
+	"      Roles: viewer (read; the consoles of VMs in scope only), operator (start,\n"
+	"      stop, shutdown, pause, resume, migrate, save, restore VMs in scope),\n"
+	"      vm-admin (also create and delete VMs in scope), admin (everything:\n"
+	"      nodes, rules, fencing, settings, bindings; never scoped).\n"
 	"      root is always admin; a user with no binding may do nothing.\n"
 	"      Example: hvctl acl add shop-ops --group shopops --role operator --app shop\n"
 	"  acl list                   the bindings\n"
 	"  acl del NAME               remove a binding\n";
 
 const char hvctl_audit_help[] =
-	"Usage: hvctl audit [--since WHEN] [--json]\n"
+	"Usage: hvctl audit [--since WHEN] [--limit N] [--json]\n"
 	"\n"
-	"Every request that changes the cluster, allowed or denied, as this node's audit\n"
-	"log has it (every node keeps one): when, from which node, who (uid, user, role),\n"
-	"the command, its object and the result. WHEN: 30m, 2h, 7d ago, or seconds since\n"
-	"the epoch.\n";
+	"Every request that changes the cluster, allowed, refused or denied, as this\n"
+	"node's audit log has it (every node keeps one): when, from which node, who\n"
+	"(uid, user, role), the command, its object and the result (ok, refused,\n"
+	"denied, with the reason). The newest records, oldest first: those since WHEN\n"
+	"(30m, 2h, 7d ago, or seconds since the epoch), at most N (default 1000, up to\n"
+	"100000) and as many as fit in one reply; a note on stderr says when older ones\n"
+	"were left out.\n";
 
 static int acl_usage(const char *fmt, const char *arg)
 {
@@ -205,12 +209,15 @@ int hvctl_audit(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "since", required_argument, NULL, 's' },
+		{ "limit", required_argument, NULL, 'l' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	long long since = 0;
+	long long since = 0, limit = 0;
 	json_t *args, *res, *r;
+	char *end;
+	bool more;
 	size_t i;
 	int c, rc;
 
@@ -226,6 +233,12 @@ int hvctl_audit(struct ctl *ctl, int argc, char **argv)
 						   "epoch seconds",
 						   optarg);
 			break;
+		case 'l':
+			limit = strtoll(optarg, &end, 10);
+			if (end == optarg || *end || limit < 1 || limit > 100000)
+				return usage_error(hvctl_audit_help,
+						   "audit: --limit '%s': expected 1 to 100000", optarg);
+			break;
 		case 'j':
 			ctl->json = true;
 			break;
@@ -240,13 +253,18 @@ int hvctl_audit(struct ctl *ctl, int argc, char **argv)
 	if (optind < argc)
 		return usage_error(hvctl_audit_help, "audit: unexpected argument '%s'",
 				   argv[optind]);
-	args = json_pack("{s:I}", "since_ms", (json_int_t)since);
+	args = json_pack("{s:I,s:I}", "since_ms", (json_int_t)since, "limit", (json_int_t)limit);
 	rc = call(ctl, "audit", args, &res);
 	json_decref(args);
 	if (rc)
 		return rc;
 	r = json_incref(json_object_get(res, "records"));
+	more = json_is_true(json_object_get(res, "more"));
 	json_decref(res);
+	if (more)
+		fprintf(stderr,
+			"hvctl audit: older records left out (%zu shown): narrow with --since or raise --limit\n",
+			json_array_size(r));
 	res = r ? r : json_array();
 	if (ctl->json) {
 		print_json(res);

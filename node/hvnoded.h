@@ -32,10 +32,6 @@ struct hvnoded {
 	struct vm_run *runs;	   /* VMs of this node with a runtime, see vmrun.c */
 	char last_membership[512]; /* last logged membership line */
 	int work_pipe[2];	   /* workers -> loop: finished jobs */
-	/* the request being dispatched, as authz_check() found it (for the audit) */
-	enum acl_role req_role;
-	uint32_t req_uid;
-	char req_user[64];
 	int wd_fd;		   /* watchdog.c: the device, -1 when none */
 	qb_loop_timer_handle wd_timer;
 	uint64_t wd_lost_ms;	   /* when quorum was lost (monotonic), 0 while quorate */
@@ -77,6 +73,15 @@ struct ipc_request;
 const struct ipc_client *ipc_request_client(const struct ipc_request *req);
 /* Send the reply (@body borrowed) and free @req. The client may be gone: then it is dropped. */
 void ipc_request_reply(struct ipc_request *req, int status, json_t *body);
+/*
+ * The change @req asks for as the audit log names it, {who, cmd, object}
+ * (borrowed), or NULL for a read. authz_check() sets it (@rec consumed).
+ * Unless ipc_request_audited() says an op carried the record to the cluster,
+ * the reply is audited with its result (audit_reply()).
+ */
+json_t *ipc_request_audit(const struct ipc_request *req);
+void ipc_request_set_audit(struct ipc_request *req, json_t *rec);
+void ipc_request_audited(struct ipc_request *req);
 /* Reply {"error": msg} with @status (-errno) and free @req. */
 void ipc_request_fail(struct ipc_request *req, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -161,17 +166,24 @@ void work_fini(struct hvnoded *d);
 /* --- authz.c: roles and the audit log ---------------------------------------------- */
 
 /*
- * May the client of @req run @cmd (with @args) needing role @need? 0, or
- * -EACCES with @err saying who lacks what (and the refusal is audited).
+ * May the client of @req run @cmd (with @args) needing role @need? A read of
+ * @guest_data (a console) needs the VM in the caller's scope; other reads do
+ * not. 0, or -EACCES with @err saying who lacks what (and a refused change is
+ * audited). An allowed change gets its audit record (ipc_request_audit()).
  */
 int authz_check(struct hvnoded *d, struct ipc_request *req, const char *cmd, enum acl_role need,
-		json_t *args, char *err, size_t errlen);
-/* The client of the request being dispatched, as the audit log names it (new reference). */
-json_t *authz_who(struct hvnoded *d);
+		bool guest_data, json_t *args, char *err, size_t errlen);
+/*
+ * The reply to a change that no op carried (@rec: ipc_request_audit()): refused
+ * before it was sent (bad arguments, no quorum, not on this node), or done
+ * here (pause, resume): an audit.record to every node, or this node's log alone
+ * when the cluster cannot take it.
+ */
+void audit_reply(struct hvnoded *d, const json_t *rec, int status, const json_t *body);
 /* Append what @op (from node @node) did to this node's audit log, if it carries "who". */
 void audit_append(struct hvnoded *d, const json_t *op, const char *node, int rc,
 		  const char *err);
-/* Send @op (borrowed) to the cluster as it is: no waiter, no "who" (an audit.denied, a
+/* Send @op (borrowed) to the cluster as it is, with no waiter (an audit record, a
  * migration's progress). 0, or -errno when it cannot go out. */
 int cluster_send(struct hvnoded *d, json_t *op);
 COMMAND(cmd_audit);
@@ -208,7 +220,9 @@ const char *cluster_state_sync(struct hvnoded *d);
  * Send @op (borrowed; a "req" id is added) to the cluster for @req, which is
  * answered when the op was applied (or refused), or, with WAIT_STARTED or
  * WAIT_STOPPED, when VM @vm got there (or could not), within @timeout_s (0:
- * default). 0, or -errno with @err (not quorate, syncing) and @req untouched.
+ * default). The op carries, for the audit log, who asked and with which hvctl
+ * command ("who", "cmd": see ipc_request_audit()). 0, or -errno with @err (not
+ * quorate, syncing) and @req untouched.
  */
 int cluster_submit(struct hvnoded *d, json_t *op, struct ipc_request *req, int wait,
 		   const char *vm, unsigned int timeout_s, char *err, size_t errlen);

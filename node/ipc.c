@@ -25,6 +25,8 @@ struct ipc_server {
 struct ipc_request {
 	qb_ipcs_connection_t *c; /* referenced while the request lives */
 	const struct ipc_client *cl;
+	json_t *audit; /* a change asked for: {who, cmd, object}; NULL for a read */
+	bool audited;  /* its record went out on the op that makes the change */
 };
 
 static qb_loop_t *ipc_loop;
@@ -152,8 +154,28 @@ const struct ipc_client *ipc_request_client(const struct ipc_request *req)
 	return req->cl;
 }
 
+json_t *ipc_request_audit(const struct ipc_request *req)
+{
+	return req->audit;
+}
+
+void ipc_request_set_audit(struct ipc_request *req, json_t *rec)
+{
+	json_decref(req->audit);
+	req->audit = rec;
+}
+
+void ipc_request_audited(struct ipc_request *req)
+{
+	req->audited = true;
+}
+
 void ipc_request_reply(struct ipc_request *req, int status, json_t *body)
 {
+	/* a change that no op carried (refused before it was sent, or done locally) */
+	if (req->audit && !req->audited)
+		audit_reply(ipc_daemon, req->audit, status, body);
+	json_decref(req->audit);
 	send_json(req->c, HV_IPC_RESPONSE, status, body);
 	qb_ipcs_connection_unref(req->c);
 	free(req);

@@ -1,12 +1,17 @@
 /*
  * A rogue member of the hvcluster CPG group, for tests: joins the group of
- * cluster NAME and multicasts hostile messages - random bytes, a short
- * header, an unknown format version, a lying length, a body that is not
- * JSON, a well-formed op the sender may not send (mgr.* from a non-leader),
- * an op with wrong types - then leaves.
+ * cluster NAME, waits until its join is seen and the members' sync round is
+ * over, then multicasts hostile messages - random bytes, a short header, an
+ * unknown format version, a lying length, a body that is not JSON, a
+ * well-formed op the sender may not send (mgr.* from a non-leader), an op with
+ * wrong types - and, when given VM, well-formed ops that would do harm if a
+ * node applied them: delete VM, bind a user to admin, stop VM in the name of
+ * a forged root - then leaves. Each must be refused because its sender is
+ * not the node's agent.
  *
- *   cpg-rogue CLUSTER_NAME
+ *   cpg-rogue CLUSTER_NAME [VM]
  */
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +21,34 @@
 #include <corosync/cpg.h>
 
 static cpg_handle_t cpg;
+static int joined; /* our own join was delivered */
+
+static void confchg(cpg_handle_t h, const struct cpg_name *group,
+		    const struct cpg_address *members, size_t nmembers,
+		    const struct cpg_address *left, size_t nleft,
+		    const struct cpg_address *join, size_t njoin)
+{
+	for (size_t i = 0; i < njoin; i++)
+		if (join[i].pid == (uint32_t)getpid())
+			joined = 1;
+}
+
+/* Until our join is delivered (at most @ms). */
+static int wait_joined(int ms)
+{
+	int fd;
+
+	if (cpg_fd_get(cpg, &fd) != CS_OK)
+		return 1;
+	while (!joined && ms > 0) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, 100) > 0 && cpg_dispatch(cpg, CS_DISPATCH_ALL) != CS_OK)
+			return 1;
+		ms -= 100;
+	}
+	return !joined;
+}
 
 static int send_raw(const void *buf, size_t len)
 {
@@ -59,15 +92,34 @@ static int send_msg(uint16_t format, uint16_t type, const char *body, int32_t cl
 	return rc;
 }
 
+/* Well-formed ops that would do harm if applied, about VM @vm. */
+static int send_forged(const char *vm)
+{
+	char body[512];
+	int rc = 0;
+
+	snprintf(body, sizeof(body), "{\"op\":\"vm.delete\",\"name\":\"%s\"}", vm);
+	rc |= send_msg(1, 1, body, -1);
+	rc |= send_msg(1, 1, "{\"op\":\"acl.add\",\"binding\":{\"name\":\"rogue\",\"user\":"
+			     "\"nobody\",\"role\":\"admin\"}}", -1);
+	snprintf(body, sizeof(body),
+		 "{\"op\":\"vm.want\",\"name\":\"%s\",\"running\":false,\"req\":1,\"cmd\":"
+		 "\"vm.stop\",\"who\":{\"uid\":0,\"user\":\"root\",\"role\":\"admin\","
+		 "\"node\":\"n1\"}}",
+		 vm);
+	rc |= send_msg(1, 1, body, -1);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
-	cpg_callbacks_t cb = { 0 };
+	cpg_callbacks_t cb = { .cpg_confchg_fn = confchg };
 	struct cpg_name name;
 	uint8_t junk[300];
 	int rc = 0;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: cpg-rogue CLUSTER_NAME\n");
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: cpg-rogue CLUSTER_NAME [VM]\n");
 		return 2;
 	}
 	name.length = (uint32_t)snprintf(name.value, sizeof(name.value), "hvcluster:%s", argv[1]);
@@ -75,6 +127,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cpg-rogue: cannot join %s\n", name.value);
 		return 1;
 	}
+	/* the members sync when we join: what we send after that meets the origin check */
+	if (wait_joined(10000)) {
+		fprintf(stderr, "cpg-rogue: our join to %s was not seen\n", name.value);
+		return 1;
+	}
+	sleep(2);
 	srand((unsigned int)getpid());
 	for (size_t i = 0; i < sizeof(junk); i++)
 		junk[i] = (uint8_t)rand();
@@ -89,6 +147,8 @@ int main(int argc, char **argv)
 	rc |= send_msg(1, 1, "{\"op\":\"vm.create\",\"def\":{\"name\":[],\"vcpus\":\"x\"}}", -1);
 	rc |= send_msg(1, 1, "{\"op\":\"vm.want\",\"name\":\"../../etc\",\"running\":1}", -1);
 	rc |= send_msg(1, 2, "{\"members\":\"all\",\"quorate_side\":true}", -1);   /* bad sync */
+	if (argc == 3)
+		rc |= send_forged(argv[2]);
 	sleep(1);
 	cpg_leave(cpg, &name);
 	cpg_finalize(cpg);

@@ -1,4 +1,7 @@
-/* Unit tests of node/: the config reader, the IPC request decoder, the state file at start. */
+/*
+ * Unit tests of node/: the config reader, the IPC request decoder, the state file at start,
+ * the audit log read from its end.
+ */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "../../node/auditlog.h"
 #include "../../node/config.h"
 #include "../../node/ipcproto.h"
 #include "../../node/statefile.h"
@@ -435,6 +439,100 @@ static void test_statefile_corrupt_at_start(void **unused)
 	state_destroy(s);
 }
 
+/* An audit log of @n records, at_ms 1000 + i, with a line of garbage and a torn last line. */
+static int audit_log_file(char *name, size_t namelen, int n, bool torn)
+{
+	FILE *f;
+	int fd;
+
+	snprintf(name, namelen, "/tmp/hvtest-audit-XXXXXX");
+	fd = mkstemp(name);
+	assert_true(fd >= 0);
+	f = fdopen(dup(fd), "w");
+	assert_non_null(f);
+	for (int i = 0; i < n; i++) {
+		fprintf(f, "{\"at_ms\":%d,\"cmd\":\"vm.start\",\"object\":\"vm%d\",\"pad\":\"%0200d\"}\n",
+			1000 + i, i, 0);
+		if (i == n / 2)
+			fprintf(f, "not json\n\n[1]\n");
+	}
+	if (torn)
+		fprintf(f, "{\"at_ms\":999999,\"cmd\":\"vm.st");
+	fclose(f);
+	return fd;
+}
+
+static int at(json_t *recs, size_t i)
+{
+	return (int)json_integer_value(json_object_get(json_array_get(recs, i), "at_ms"));
+}
+
+static void test_audit_log_tail(void **state)
+{
+	char name[64];
+	int fd = audit_log_file(name, sizeof(name), 3000, true); /* ~700 KB: many chunks */
+	json_t *recs;
+	bool more;
+
+	/* the newest 1000, oldest first; the torn line and the garbage are skipped */
+	assert_int_equal(audit_log_tail(fd, 0, 1000, 1 << 20, &recs, &more), 0);
+	assert_int_equal(json_array_size(recs), 1000);
+	assert_int_equal(at(recs, 0), 3000);
+	assert_int_equal(at(recs, 999), 3999);
+	assert_true(more);
+	json_decref(recs);
+
+	/* all of them: none left out */
+	assert_int_equal(audit_log_tail(fd, 0, 5000, 4 << 20, &recs, &more), 0);
+	assert_int_equal(json_array_size(recs), 3000);
+	assert_int_equal(at(recs, 0), 1000);
+	assert_int_equal(at(recs, 1500), 2500);
+	assert_int_equal(at(recs, 2999), 3999);
+	assert_false(more);
+	json_decref(recs);
+
+	/* --since: the records from then on, and nothing older is "left out" */
+	assert_int_equal(audit_log_tail(fd, 3990, 1000, 1 << 20, &recs, &more), 0);
+	assert_int_equal(json_array_size(recs), 10);
+	assert_int_equal(at(recs, 0), 3990);
+	assert_false(more);
+	json_decref(recs);
+	assert_int_equal(audit_log_tail(fd, 3990, 5, 1 << 20, &recs, &more), 0);
+	assert_int_equal(json_array_size(recs), 5);
+	assert_int_equal(at(recs, 0), 3995);
+	assert_true(more);
+	json_decref(recs);
+
+	/* what fits in the bytes given, the newest */
+	assert_int_equal(audit_log_tail(fd, 0, 1000, 10000, &recs, &more), 0);
+	assert_true(json_array_size(recs) > 10 && json_array_size(recs) < 100);
+	assert_int_equal(at(recs, json_array_size(recs) - 1), 3999);
+	assert_true(more);
+	{
+		char *text = json_dumps(recs, JSON_COMPACT);
+
+		assert_true(strlen(text) <= 10000 + 2);
+		free(text);
+	}
+	json_decref(recs);
+	close(fd);
+	unlink(name);
+
+	/* an empty log, and one line without a newline */
+	fd = audit_log_file(name, sizeof(name), 0, false);
+	assert_int_equal(audit_log_tail(fd, 0, 1000, 1 << 20, &recs, &more), 0);
+	assert_int_equal(json_array_size(recs), 0);
+	assert_false(more);
+	json_decref(recs);
+	assert_int_equal(write(fd, "{\"at_ms\":5}", 11), 11);
+	assert_int_equal(audit_log_tail(fd, 0, 1000, 1 << 20, &recs, &more), 0);
+	assert_int_equal(json_array_size(recs), 1);
+	assert_int_equal(at(recs, 0), 5);
+	json_decref(recs);
+	close(fd);
+	unlink(name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -449,6 +547,7 @@ int main(void)
 		cmocka_unit_test(test_ipc_decode_header),
 		cmocka_unit_test(test_ipc_decode_small_buffers),
 		cmocka_unit_test(test_statefile_corrupt_at_start),
+		cmocka_unit_test(test_audit_log_tail),
 	};
 
 	return cmocka_run_group_tests_name("node", tests, NULL, NULL);
