@@ -191,6 +191,7 @@ UNIT_TESTS	+= tests/unit/test_hvctl_maint
 UNIT_TESTS	+= tests/unit/test_secreport
 
 BENCHES		+= tests/bench/bench_placement
+BENCHES		+= tests/bench/bench_migpipe
 
 # The manager's scenario simulator: the pure cluster code and nothing else.
 SIM_OBJS	+= tests/sim/hvsim.o
@@ -239,6 +240,9 @@ tests/unit/test_placement: tests/unit/test_placement.o cluster/placement.o
 
 tests/bench/bench_placement: tests/bench/bench_placement.o cluster/placement.o
 	$(CC) $(LDFLAGS) -o $@ $^
+
+tests/bench/bench_migpipe: tests/bench/bench_migpipe.o $(MIGRATE_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(MIGRATE_LIBS) $(LIBS_QB)
 
 # Runs from the repository top (tests/run does), or with HV_TOP=: it runs tests/lab/fence_lab.
 tests/unit/test_fencing: tests/unit/test_fencing.o fencing/agent.o fencing/agent_meta.o \
@@ -320,6 +324,7 @@ sim: tests/sim/hvsim
 # Benchmarks print tables; timings never decide a test.
 bench: $(BENCHES) all
 	tests/bench/bench_placement
+	tests/bench/bench_migpipe
 	tests/bench/bench_failover.sh
 	tests/bench/bench_migrate.sh
 	tests/bench/bench_drain.sh

@@ -10,7 +10,6 @@
  * It shows what the stream itself costs per byte, apart from QEMU's side and from the
  * lab's network: what limits the live path on a machine with few cores.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -24,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "migrate/migrate.h"
+#include "../../migrate/migrate.h"
 
 struct run {
 	mig_server_t *srv;
