@@ -29,6 +29,7 @@ FUZZ_LD_CFLAGS	= $(FUZZ_CFLAGS) -fsanitize=fuzzer,$(FUZZ_SAN)
 
 FUZZERS		+= tests/fuzz/fuzz_repl
 FUZZERS		+= tests/fuzz/fuzz_state
+FUZZERS		+= tests/fuzz/fuzz_statefile
 FUZZERS		+= tests/fuzz/fuzz_vmdef
 FUZZERS		+= tests/fuzz/fuzz_lunurl
 FUZZERS		+= tests/fuzz/fuzz_fencemeta
@@ -62,6 +63,8 @@ tests/fuzz/fuzz_repl: $(call fuzz_obj,$(FUZZ_REPL_SRCS))
 tests/fuzz/fuzz_repl: FUZZ_LIBS = -ljansson
 tests/fuzz/fuzz_state: $(call fuzz_obj,$(FUZZ_STATE_SRCS))
 tests/fuzz/fuzz_state: FUZZ_LIBS = -ljansson
+tests/fuzz/fuzz_statefile: $(call fuzz_obj,$(FUZZ_STATE_SRCS) node/statefile.c)
+tests/fuzz/fuzz_statefile: FUZZ_LIBS = -ljansson
 tests/fuzz/fuzz_vmdef: $(call fuzz_obj,$(FUZZ_VM_SRCS))
 tests/fuzz/fuzz_vmdef: FUZZ_LIBS = -ljansson
 tests/fuzz/fuzz_lunurl: $(call fuzz_obj,storage/lun_url.c)
