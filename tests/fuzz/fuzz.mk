@@ -28,6 +28,7 @@ FUZZ_OBJ_CFLAGS	= $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN)
 FUZZ_LD_CFLAGS	= $(FUZZ_CFLAGS) -fsanitize=fuzzer,$(FUZZ_SAN)
 
 FUZZERS		+= tests/fuzz/fuzz_repl
+FUZZERS		+= tests/fuzz/fuzz_replsync
 FUZZERS		+= tests/fuzz/fuzz_state
 FUZZERS		+= tests/fuzz/fuzz_statefile
 FUZZERS		+= tests/fuzz/fuzz_vmdef
@@ -61,6 +62,8 @@ fuzz_obj	= $(patsubst %.c,$(FUZZ_OBJDIR)/%.o,$(1))
 
 tests/fuzz/fuzz_repl: $(call fuzz_obj,$(FUZZ_REPL_SRCS))
 tests/fuzz/fuzz_repl: FUZZ_LIBS = -ljansson
+tests/fuzz/fuzz_replsync: $(call fuzz_obj,$(FUZZ_REPL_SRCS))
+tests/fuzz/fuzz_replsync: FUZZ_LIBS = -ljansson
 tests/fuzz/fuzz_state: $(call fuzz_obj,$(FUZZ_STATE_SRCS))
 tests/fuzz/fuzz_state: FUZZ_LIBS = -ljansson
 tests/fuzz/fuzz_statefile: $(call fuzz_obj,$(FUZZ_STATE_SRCS) node/statefile.c)
