@@ -80,6 +80,14 @@ maps_b=$(on cat /proc/$pid_b/maps)
 grep -F " $dir_b/" <<<"$maps_a" && fail "a's QEMU maps a file of b's dir"
 grep -F " $dir_a/" <<<"$maps_b" && fail "b's QEMU maps a file of a's dir"
 grep -F ' /dev/shm/' <<<"$maps_a$maps_b" && fail "a QEMU maps a file of /dev/shm"
+log "no page merged between guests: QEMU runs with mem-merge=off, no mapping is KSM-mergeable"
+for v in "a $pid_a" "b $pid_b"; do
+	set -- $v
+	cmd=$(on cat "/proc/$2/cmdline" | tr '\0' ' ')
+	grep -q -- '-machine pc,mem-merge=off' <<<"$cmd" || fail "QEMU of $1 runs without mem-merge=off: $cmd"
+	# VmFlags "mg": madvise(MADV_MERGEABLE), what QEMU does to guest RAM unless mem-merge=off
+	on grep '^VmFlags:.* mg' "/proc/$2/smaps" && fail "QEMU of $1 has KSM-mergeable memory"
+done
 
 log "modes as hvnoded made them"
 for v in "a $dir_a $uid_a" "b $dir_b $uid_b"; do
