@@ -184,8 +184,8 @@ static void check_storage(struct report *r)
 		if (def->fence_storage && !def->state_lun[0])
 			continue;
 		if (def->state_lun[0])
-			snprintf(state, sizeof(state), "%sstate LUN %s is reserved only while a save "
-				 "or restore uses it, and storage fencing does not cover it",
+			snprintf(state, sizeof(state),
+				 "%sstate LUN %s is reserved only while a save or restore uses it, and storage fencing does not cover it",
 				 def->fence_storage ? "its " : "; its ", def->state_lun);
 		disks = json_array();
 		for (size_t k = 0; !def->fence_storage && k < def->ndisks; k++) {

@@ -72,7 +72,9 @@ static int read_bounded(int fd, char **buf, size_t *len)
 		}
 		if (n == cap) {
 			/* it grew since fstat */
-			cap = cap * 2 > (size_t)STATEFILE_MAX + 1 ? (size_t)STATEFILE_MAX + 1 : cap * 2;
+			cap *= 2;
+			if (cap > (size_t)STATEFILE_MAX + 1)
+				cap = (size_t)STATEFILE_MAX + 1;
 			nb = realloc(b, cap);
 			if (!nb) {
 				free(b);
@@ -104,8 +106,8 @@ int statefile_load(const char *path, cluster_state_t *s, char *err, size_t errle
 	rc = read_bounded(fd, &buf, &len);
 	close(fd);
 	if (rc == -EFBIG) {
-		snprintf(err, errlen, "state file %s is too big (more than the %d bytes a state "
-				      "file may have)",
+		snprintf(err, errlen,
+			 "state file %s is too big (more than the %d bytes a state file may have)",
 			 path, STATEFILE_MAX);
 		return rc;
 	}

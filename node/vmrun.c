@@ -338,8 +338,8 @@ static void release_vm_dir(const char *dir)
 		return;
 	}
 	if (fchown(dfd, 0, 0) < 0 || fchmod(dfd, 0700) < 0) {
-		qb_log(LOG_ERR, "%s: cannot give it back to root: %s: the next VM of its uid may "
-				"read it", dir, strerror(errno));
+		qb_log(LOG_ERR, "%s: cannot give it back to root: %s: the next VM of its uid may read it",
+		       dir, strerror(errno));
 		close(dfd);
 		return;
 	}
