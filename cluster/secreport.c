@@ -168,31 +168,47 @@ static void check_migration_keys(struct report *r)
 	}
 }
 
+/*
+ * A VM's LUNs without a standing persistent reservation: its disks when it was created
+ * with --no-fence-storage, and its state LUN (save/restore) always: that one is reserved
+ * only while a save or restore uses it, and storage fencing does not cover it, yet it
+ * holds the guest's memory as of its last save.
+ */
 static void check_storage(struct report *r)
 {
 	for (size_t i = 0; i < state_vm_count(r->s); i++) {
 		const struct vm_def *def = state_vm_at(r->s, i);
-		char urls[VM_MAX_DISKS * (VM_URL_MAX + 2)] = "";
+		char urls[VM_MAX_DISKS * (VM_URL_MAX + 2)] = "", state[VM_URL_MAX + 160] = "";
 		json_t *disks, *f;
 
-		if (def->fence_storage)
+		if (def->fence_storage && !def->state_lun[0])
 			continue;
+		if (def->state_lun[0])
+			snprintf(state, sizeof(state),
+				 "%sstate LUN %s is reserved only while a save or restore uses it, and storage fencing does not cover it",
+				 def->fence_storage ? "its " : "; its ", def->state_lun);
 		disks = json_array();
-		for (size_t k = 0; k < def->ndisks; k++) {
+		for (size_t k = 0; !def->fence_storage && k < def->ndisks; k++) {
 			size_t used = strlen(urls);
 
 			snprintf(urls + used, sizeof(urls) - used, "%s%s", k ? ", " : "",
 				 def->disks[k].url);
 			json_array_append_new(disks, json_string(def->disks[k].url));
 		}
-		f = finding(r, SECREPORT_STORAGE, false, def->name,
-			    "created with --no-fence-storage: no persistent reservation keeps a "
-			    "second host off %s; only power fencing protects them",
-			    def->ndisks ? urls : "its disks");
-		if (f)
-			json_object_set_new(f, "disks", disks);
+		if (def->fence_storage)
+			f = finding(r, SECREPORT_STORAGE, false, def->name, "%s", state);
 		else
+			f = finding(r, SECREPORT_STORAGE, false, def->name,
+				    "created with --no-fence-storage: no persistent reservation "
+				    "keeps a second host off %s; only power fencing protects them%s",
+				    def->ndisks ? urls : "its disks", state);
+		if (!f) {
 			json_decref(disks);
+			continue;
+		}
+		json_object_set_new(f, "disks", disks);
+		if (def->state_lun[0])
+			json_object_set_new(f, "state_lun", json_string(def->state_lun));
 	}
 }
 

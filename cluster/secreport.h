@@ -17,7 +17,7 @@
 #define SECREPORT_RULES "rules"			      /* anti-affinity, tier separation broken */
 #define SECREPORT_COROSYNC "corosync-crypto"	      /* cluster messages in clear */
 #define SECREPORT_MIGKEYS "migration-keys"	      /* a node without a CURVE key */
-#define SECREPORT_STORAGE "storage-reservations"      /* LUNs without persistent reservations */
+#define SECREPORT_STORAGE "storage-reservations"      /* LUNs without standing reservations */
 #define SECREPORT_FENCING "fencing"		      /* a node without a (usable) fence level */
 
 /* What the asking node knows that the state does not. */
@@ -34,7 +34,9 @@ struct secreport_local {
  *   hosts:    [{name, clearance, effective_classification (null: no VM), vms}]
  *   checks:   {check: "ok"|"findings"} for every check above
  *   corosync: {crypto_cipher, crypto_hash} when known
- * A finding may carry more fields (vm, node, classification, clearance, disks).
+ * A finding may carry more fields (vm, node, classification, clearance; a
+ * storage-reservations finding: disks, the LUNs without reservations, and state_lun
+ * when the VM has one).
  */
 json_t *secreport_build(const cluster_state_t *s, const struct secreport_local *local);
 

@@ -4,7 +4,9 @@
  *
  * Choices, and why:
  *  - machine pc (i440fx): legacy IDE at 0x1f0 for guests without drivers
- *    (the test guest); q35 only has AHCI.
+ *    (the test guest); q35 only has AHCI. mem-merge=off: the guest's RAM is
+ *    not offered to KSM, so no page is ever shared with another guest (a
+ *    merged page is a side channel across VMs: copy-on-write timing).
  *  - -S always: the guest runs only once the driver holds QMP (it sends cont).
  *  - disks as -blockdev in JSON (no comma escaping of paths), the device on
  *    top with write-cache=on: the guest sees a volatile cache and must flush,
@@ -415,7 +417,7 @@ int hv_build_argv(const struct hv_spec *s, const struct hv_caps *caps, char ***a
 	add(&a, "-display");
 	add(&a, "none");
 	add(&a, "-machine");
-	add(&a, "pc");
+	add(&a, "pc,mem-merge=off");
 	add(&a, "-accel");
 	add(&a, "%s", caps->kvm ? "kvm" : "tcg");
 	add(&a, "-smp");

@@ -6,30 +6,120 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define STATEFILE_MAX (64 * 1024 * 1024)
-
-int statefile_load(const char *path, cluster_state_t *s, char *err, size_t errlen)
+int statefile_parse(const char *buf, size_t len, cluster_state_t *s, char *err, size_t errlen)
 {
 	json_error_t jerr;
 	json_t *j;
 	char msg[400];
 	int rc;
 
-	if (access(path, F_OK) < 0 && errno == ENOENT)
-		return 0;
-	j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (len > STATEFILE_MAX) {
+		snprintf(err, errlen, "too big (%zu bytes, more than the %d a state file may have)",
+			 len, STATEFILE_MAX);
+		return -EFBIG;
+	}
+	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!j) {
-		snprintf(err, errlen, "state file %s is unreadable or corrupt (line %d: %s)", path,
-			 jerr.line, jerr.text);
+		snprintf(err, errlen, "unreadable or corrupt (line %d: %s)", jerr.line, jerr.text);
 		return -EINVAL;
 	}
 	rc = state_from_json(s, j, msg, sizeof(msg));
 	json_decref(j);
 	if (rc)
-		snprintf(err, errlen, "state file %s is invalid: %s", path, msg);
+		snprintf(err, errlen, "invalid: %s", msg);
+	return rc;
+}
+
+/*
+ * The bytes of @fd, at most STATEFILE_MAX: a new buffer in *@buf (free it) and its
+ * length, or -EFBIG when the file is bigger (even if it grows while read), or -errno.
+ */
+static int read_bounded(int fd, char **buf, size_t *len)
+{
+	size_t cap, n = 0;
+	struct stat st;
+	char *b, *nb;
+	ssize_t got;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	if (st.st_size > STATEFILE_MAX)
+		return -EFBIG;
+	cap = (size_t)st.st_size + 1; /* one more: the read that sees the end */
+	b = malloc(cap);
+	if (!b)
+		return -ENOMEM;
+	for (;;) {
+		got = read(fd, b + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			free(b);
+			return -errno;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+		if (n > STATEFILE_MAX) {
+			free(b);
+			return -EFBIG;
+		}
+		if (n == cap) {
+			/* it grew since fstat */
+			cap *= 2;
+			if (cap > (size_t)STATEFILE_MAX + 1)
+				cap = (size_t)STATEFILE_MAX + 1;
+			nb = realloc(b, cap);
+			if (!nb) {
+				free(b);
+				return -ENOMEM;
+			}
+			b = nb;
+		}
+	}
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+int statefile_load(const char *path, cluster_state_t *s, char *err, size_t errlen)
+{
+	char msg[512];
+	size_t len = 0;
+	char *buf = NULL;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 0;
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "state file %s is unreadable: %s", path, strerror(-rc));
+		return rc;
+	}
+	rc = read_bounded(fd, &buf, &len);
+	close(fd);
+	if (rc == -EFBIG) {
+		snprintf(err, errlen,
+			 "state file %s is too big (more than the %d bytes a state file may have)",
+			 path, STATEFILE_MAX);
+		return rc;
+	}
+	if (rc) {
+		snprintf(err, errlen, "state file %s is unreadable: %s", path,
+			 rc == -EINVAL ? "not a regular file" : strerror(-rc));
+		return rc;
+	}
+	rc = statefile_parse(buf, len, s, msg, sizeof(msg));
+	free(buf);
+	if (rc)
+		snprintf(err, errlen, "state file %s is %s", path, msg);
 	return rc;
 }
 

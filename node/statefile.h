@@ -7,10 +7,21 @@
 
 #include "../cluster/state.h"
 
+/* The largest state file a node reads: a bigger one is refused, never read in part. */
+#define STATEFILE_MAX (64 * 1024 * 1024)
+
+/*
+ * The bytes of a state file, @len of them (no NUL needed), into @s: pure, no I/O.
+ * 0; or -EFBIG (more than STATEFILE_MAX), -EINVAL (not JSON, or not a state) with
+ * @err saying why, and @s unchanged.
+ */
+int statefile_parse(const char *buf, size_t len, cluster_state_t *s, char *err, size_t errlen);
+
 /*
  * Load @path into @s. A missing file is an empty state (0). A file that is
- * unreadable, truncated or invalid is refused: -EINVAL/-errno with a message
- * naming the file and the cause, and @s unchanged; the file is left as it is.
+ * unreadable, truncated, invalid or bigger than STATEFILE_MAX is refused
+ * (-EINVAL, -EFBIG or -errno) with a message naming the file and the cause,
+ * and @s unchanged; the file is left as it is.
  * (At start, see statefile_load_at_start.)
  */
 int statefile_load(const char *path, cluster_state_t *s, char *err, size_t errlen);

@@ -327,6 +327,58 @@ static void cancel_timer(struct vm_run *r)
 }
 
 /*
+ * A VM's dir once nothing of it runs: root's again, 0700, its files root's and
+ * 0600; sockets, links, FIFOs and the like that the VM's uid made are removed.
+ * The uid's slot goes to the next VM started here, which must not read this
+ * one's console log or reach its sockets. hvnoded still reads the console log
+ * (hvctl vm console); make_vm_dir gives the dir to the VM's uid at its next start.
+ * No process of the uid is left (teardown waited for each), so none races this.
+ */
+static void release_vm_dir(const char *dir)
+{
+	struct dirent *e;
+	struct stat st;
+	int dfd, fd;
+	DIR *dp;
+
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		if (errno != ENOENT)
+			qb_log(LOG_ERR, "%s: cannot give it back to root: %s", dir, strerror(errno));
+		return;
+	}
+	if (fchown(dfd, 0, 0) < 0 || fchmod(dfd, 0700) < 0) {
+		qb_log(LOG_ERR, "%s: cannot give it back to root: %s: the next VM of its uid may read it",
+		       dir, strerror(errno));
+		close(dfd);
+		return;
+	}
+	dp = fdopendir(dfd);
+	if (!dp) {
+		close(dfd);
+		return;
+	}
+	while ((e = readdir(dp))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		/* never follow what the VM's uid planted; a FIFO must not block */
+		fd = openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+			if (fchown(fd, 0, 0) < 0 || fchmod(fd, 0600) < 0)
+				qb_log(LOG_ERR, "%s/%s: cannot give it back to root: %s", dir,
+				       e->d_name, strerror(errno));
+			close(fd);
+			continue;
+		}
+		if (fd >= 0)
+			close(fd);
+		if (unlinkat(dfd, e->d_name, 0) < 0 && errno == EISDIR)
+			unlinkat(dfd, e->d_name, AT_REMOVEDIR); /* if empty; else root's dir hides it */
+	}
+	closedir(dp);
+}
+
+/*
  * Called whenever a piece went away; does the next thing. The teardown is
  * over when nothing is left: then the agent learns how it ended.
  */
@@ -364,6 +416,7 @@ static void teardown_step(struct vm_run *r)
 		set_error(r, "cannot release its LUNs: no worker");
 		r->luns_held = false;
 	}
+	release_vm_dir(r->dir);
 	r->state = RUN_STOPPED;
 	qb_log(LOG_NOTICE, "vm %s: stopped (epoch %" PRIu64 ")", r->def.name, r->epoch);
 	finished(r);
@@ -1317,10 +1370,30 @@ static void kill_leftovers(struct hvnoded *d)
 		       killed, (unsigned)lo, (unsigned)hi - 1);
 }
 
+/* The dirs of VMs an earlier hvnoded ran here: root's, as after a stop. */
+static void release_leftover_dirs(struct hvnoded *d)
+{
+	char vms[4200], dir[4200 + 2 + 256];
+	struct dirent *e;
+	DIR *dp;
+
+	snprintf(vms, sizeof(vms), "%s/vms", d->cfg.run_dir);
+	dp = opendir(vms);
+	if (!dp)
+		return;
+	while ((e = readdir(dp)))
+		if (e->d_name[0] != '.') {
+			snprintf(dir, sizeof(dir), "%s/%s", vms, e->d_name);
+			release_vm_dir(dir);
+		}
+	closedir(dp);
+}
+
 int vmrun_init(struct hvnoded *d)
 {
 	d->runs = NULL;
 	kill_leftovers(d);
+	release_leftover_dirs(d);
 	return 0;
 }
 

@@ -28,7 +28,9 @@ FUZZ_OBJ_CFLAGS	= $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN)
 FUZZ_LD_CFLAGS	= $(FUZZ_CFLAGS) -fsanitize=fuzzer,$(FUZZ_SAN)
 
 FUZZERS		+= tests/fuzz/fuzz_repl
+FUZZERS		+= tests/fuzz/fuzz_replsync
 FUZZERS		+= tests/fuzz/fuzz_state
+FUZZERS		+= tests/fuzz/fuzz_statefile
 FUZZERS		+= tests/fuzz/fuzz_vmdef
 FUZZERS		+= tests/fuzz/fuzz_lunurl
 FUZZERS		+= tests/fuzz/fuzz_fencemeta
@@ -60,8 +62,12 @@ fuzz_obj	= $(patsubst %.c,$(FUZZ_OBJDIR)/%.o,$(1))
 
 tests/fuzz/fuzz_repl: $(call fuzz_obj,$(FUZZ_REPL_SRCS))
 tests/fuzz/fuzz_repl: FUZZ_LIBS = -ljansson
+tests/fuzz/fuzz_replsync: $(call fuzz_obj,$(FUZZ_REPL_SRCS))
+tests/fuzz/fuzz_replsync: FUZZ_LIBS = -ljansson
 tests/fuzz/fuzz_state: $(call fuzz_obj,$(FUZZ_STATE_SRCS))
 tests/fuzz/fuzz_state: FUZZ_LIBS = -ljansson
+tests/fuzz/fuzz_statefile: $(call fuzz_obj,$(FUZZ_STATE_SRCS) node/statefile.c)
+tests/fuzz/fuzz_statefile: FUZZ_LIBS = -ljansson
 tests/fuzz/fuzz_vmdef: $(call fuzz_obj,$(FUZZ_VM_SRCS))
 tests/fuzz/fuzz_vmdef: FUZZ_LIBS = -ljansson
 tests/fuzz/fuzz_lunurl: $(call fuzz_obj,storage/lun_url.c)

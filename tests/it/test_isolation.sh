@@ -5,18 +5,19 @@
 # a's own files (the control: a probe that cannot succeed proves nothing).
 # QEMUs run under distinct non-root uids, no groups, no_new_privs, seccomp, and
 # neither maps a file of the other's dir. Links and FIFOs a VM's uid plants in its
-# own dir neither block hvnoded nor lend it root's hand.
+# own dir neither block hvnoded nor lend it root's hand. A stopped VM's dir is
+# root's again: VM c, started with b's freed uid, reads nothing b left.
 set -euo pipefail
 . tests/it/lib.sh
 
 guest=$top/tests/guest/hvguest.elf
 
 export LAB_ID=${LAB_ID:-iso$$}
-lab_up 1 --luns 2
+lab_up 1 --luns 3
 wait_online 1
 
 mapfile -t luns < <("$lab" luns)
-[ ${#luns[@]} -ge 2 ] || fail "lab has ${#luns[@]} LUNs, want 2"
+[ ${#luns[@]} -ge 3 ] || fail "lab has ${#luns[@]} LUNs, want 3"
 
 on() { "$lab" exec n1 -- "$@"; }
 vmj() { on hvctl vm show "$1" --json; }
@@ -79,6 +80,14 @@ maps_b=$(on cat /proc/$pid_b/maps)
 grep -F " $dir_b/" <<<"$maps_a" && fail "a's QEMU maps a file of b's dir"
 grep -F " $dir_a/" <<<"$maps_b" && fail "b's QEMU maps a file of a's dir"
 grep -F ' /dev/shm/' <<<"$maps_a$maps_b" && fail "a QEMU maps a file of /dev/shm"
+log "no page merged between guests: QEMU runs with mem-merge=off, no mapping is KSM-mergeable"
+for v in "a $pid_a" "b $pid_b"; do
+	set -- $v
+	cmd=$(on cat "/proc/$2/cmdline" | tr '\0' ' ')
+	grep -q -- '-machine pc,mem-merge=off' <<<"$cmd" || fail "QEMU of $1 runs without mem-merge=off: $cmd"
+	# VmFlags "mg": madvise(MADV_MERGEABLE), what QEMU does to guest RAM unless mem-merge=off
+	on grep '^VmFlags:.* mg' "/proc/$2/smaps" && fail "QEMU of $1 has KSM-mergeable memory"
+done
 
 log "modes as hvnoded made them"
 for v in "a $dir_a $uid_a" "b $dir_b $uid_b"; do
@@ -171,18 +180,54 @@ set -e
 [ $rc -eq 1 ] && grep "not a plain file" <<<"$out" >/dev/null ||
 	fail "console-log of a FIFO: exit $rc ($out)"
 timeout 10 "$lab" exec n1 -- hvctl status >/dev/null || fail "hvnoded stuck after the FIFO"
-on hvctl vm stop a >/dev/null || fail "vm stop a"
 on sh -c 'for c in 1 2; do echo secret >/run/canary$c; chmod 600 /run/canary$c; done'
+# only while its VM runs: a stopped VM's dir is root's (below)
 as_sh "cd $dir_a && rm -f console.log disk0.log && ln -s /run/canary1 console.log && ln -s /run/canary2 disk0.log" ||
 	fail "planting links as a's uid"
+on hvctl vm stop a >/dev/null || fail "vm stop a"
+is_stopped() { [ "$(jget "$(vmj "$1")" 'j["state"]')" = stopped ]; }
+wait_for 60 "a stopped" is_stopped a
+canaries() {
+	for c in 1 2; do
+		m=$(on stat -c '%a %u %s' /run/canary$c)
+		[ "$m" = "600 0 7" ] || fail "root's /run/canary$c, linked from a's dir, became '$m' ($1)"
+	done
+}
+canaries "after the stop of a"
+[ "$(on stat -c '%a %u' "$dir_a")" = "700 0" ] || fail "a's dir after its stop: $(on stat -c '%a %u' "$dir_a")"
+on test -L "$dir_a/console.log" && fail "the link a's uid planted is still in its dir after the stop"
 set +e
 out=$(on hvctl vm start a 2>&1)
 rc=$?
 set -e
-log "start of a with a planted console.log link: exit $rc: $out"
-for c in 1 2; do
-	m=$(on stat -c '%a %u %s' /run/canary$c)
-	[ "$m" = "600 0 7" ] || fail "root's /run/canary$c, linked from a's dir, became '$m' (mode uid size)"
-done
+log "start of a after planted console.log and disk0.log links: exit $rc: $out"
+canaries "after the start of a"
 log "ok: root's files behind a's links untouched"
+
+log "a stopped VM's dir is root's: the next VM given its uid reads nothing of it"
+on hvctl vm stop b >/dev/null || fail "vm stop b"
+wait_for 60 "b stopped" is_stopped b
+[ "$(on stat -c '%a %u %g' "$dir_b")" = "700 0 0" ] || fail "b's dir after its stop: $(on stat -c '%a %u %g' "$dir_b")"
+[ "$(on stat -c '%a %u' "$dir_b/console.log")" = "600 0" ] ||
+	fail "b's console.log after its stop: $(on stat -c '%a %u' "$dir_b/console.log")"
+for f in qmp.sock disk0.sock; do
+	on test -e "$dir_b/$f" && fail "b's $f is left after its stop"
+done
+on hvctl vm console-log b --lines 50 | grep '^commit seq=' >/dev/null ||
+	fail "hvnoded no longer reads the console log of the stopped b"
+on hvctl vm create c --vcpus 1 --memory 32M --disk "${luns[2]},bus=ide" \
+	--kernel "$guest" --prefer n1 >/dev/null || fail "vm create c"
+on hvctl vm start c >/dev/null || fail "vm start c"
+wait_for 60 "c writes on its console" bash -c \
+	"$lab exec n1 -- hvctl vm console-log c --lines 50 | grep '^commit seq=' >/dev/null"
+jc=$(vmj c)
+uid_c=$(jget "$jc" 'j["uid"]')
+dir_c=$(jget "$jc" 'j["dir"]')
+[ "$uid_c" = "$uid_b" ] || fail "c got uid $uid_c, not b's freed $uid_b: the slot was not reused"
+log "c runs with b's old uid $uid_c"
+expect ok "$uid_c" read "$dir_c/console.log" "c reads its own console log"
+expect denied "$uid_c" read "$dir_b/console.log" "c cannot read the console log b left"
+expect denied "$uid_c" list "$dir_b" "c cannot list the dir b left"
+expect denied "$uid_c" write "$dir_b" "c cannot write into the dir b left"
+expect denied "$uid_c" read "$dir_b/disk0.log" "c cannot read b's disk server log"
 echo PASS

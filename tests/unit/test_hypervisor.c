@@ -105,7 +105,7 @@ static void test_argv_full_spec(void **state)
 	assert_opt(argv, "-nodefaults", NULL);
 	assert_opt(argv, "-no-user-config", NULL);
 	assert_opt(argv, "-display", "none");
-	assert_opt(argv, "-machine", "pc");
+	assert_opt(argv, "-machine", "pc,mem-merge=off");
 	assert_opt(argv, "-accel", "tcg");
 	assert_opt(argv, "-smp", "2");
 	assert_opt(argv, "-m", "512M");

@@ -533,6 +533,65 @@ static void test_audit_log_tail(void **state)
 	unlink(name);
 }
 
+/* A state file bigger than STATEFILE_MAX is refused unread (also at start: set aside). */
+static void test_statefile_too_big(void **unused)
+{
+	char dir[] = "/tmp/test_node.XXXXXX", sf[128], moved[4200], err[2048];
+	cluster_state_t *s = state_create();
+	bool needed;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(sf, sizeof(sf), "%s/state.json", dir);
+	write_file(sf, "{\"format\":2,\"version\":1}", 0600);
+	assert_int_equal(truncate(sf, (off_t)STATEFILE_MAX + 1), 0); /* sparse */
+	assert_int_equal(statefile_load(sf, s, err, sizeof(err)), -EFBIG);
+	assert_non_null(strstr(err, sf));
+	assert_non_null(strstr(err, "too big"));
+	assert_int_equal(state_version(s), 0);
+
+	assert_int_equal(statefile_load_at_start(sf, s, &needed, moved, sizeof(moved), err,
+						 sizeof(err)), 0);
+	assert_true(needed);
+	assert_non_null(strstr(err, "too big"));
+	assert_int_equal(access(sf, F_OK), -1);
+	assert_int_equal(unlink(moved), 0);
+	{
+		char marker[160];
+
+		snprintf(marker, sizeof(marker), "%s.needed", sf);
+		assert_int_equal(unlink(marker), 0);
+	}
+	/* a directory where the file should be */
+	assert_int_equal(mkdir(sf, 0700), 0);
+	assert_int_equal(statefile_load(sf, s, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "not a regular file"));
+	assert_int_equal(rmdir(sf), 0);
+	assert_int_equal(rmdir(dir), 0);
+	state_destroy(s);
+}
+
+/* statefile_parse: the bytes alone; refused input leaves the state as it was. */
+static void test_statefile_parse(void **unused)
+{
+	static const char good[] = "{\"format\":2,\"version\":5,\"vms\":[]}";
+	static const char nul[] = "{\"format\":2,\0\"version\":6}";
+	cluster_state_t *s = state_create();
+	char err[512];
+
+	assert_int_equal(statefile_parse(good, strlen(good), s, err, sizeof(err)), 0);
+	assert_int_equal(state_version(s), 5);
+	/* only @len bytes count: a prefix is a truncated file */
+	assert_int_equal(statefile_parse(good, 10, s, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "corrupt"));
+	assert_int_equal(statefile_parse(nul, sizeof(nul) - 1, s, err, sizeof(err)), -EINVAL);
+	assert_int_equal(statefile_parse("[]", 2, s, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "invalid"));
+	assert_int_equal(statefile_parse(good, (size_t)STATEFILE_MAX + 1, s, err, sizeof(err)),
+			 -EFBIG);
+	assert_int_equal(state_version(s), 5);
+	state_destroy(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -548,6 +607,8 @@ int main(void)
 		cmocka_unit_test(test_ipc_decode_small_buffers),
 		cmocka_unit_test(test_statefile_corrupt_at_start),
 		cmocka_unit_test(test_audit_log_tail),
+		cmocka_unit_test(test_statefile_too_big),
+		cmocka_unit_test(test_statefile_parse),
 	};
 
 	return cmocka_run_group_tests_name("node", tests, NULL, NULL);

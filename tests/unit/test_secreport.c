@@ -167,7 +167,8 @@ static void test_findings(void **unused)
 	       "\"tier\":\"db\"");
 	add_vm(s, 2, "anon", 1, ",\"app\":\"shop\",\"tier\":\"web\"");
 	add_vm(s, 3, "nopr", 3, ",\"owner\":\"o\",\"fence_storage\":false");
-	add_vm(s, 4, "idle", 0, ",\"owner\":\"o\",\"contact\":\"c\"");
+	add_vm(s, 4, "idle", 0, ",\"owner\":\"o\",\"contact\":\"c\","
+	       "\"state_lun\":\"iscsi://san/iqn.2026-11.org.example:t/9\"");
 	apply(s, "{\"op\":\"rule.add\",\"rule\":{\"name\":\"tiers\",\"type\":\"tier-separation\","
 		 "\"hard\":false,\"app\":\"shop\"}}");
 	apply(s, "{\"op\":\"rule.add\",\"rule\":{\"name\":\"apart\",\"type\":\"anti-affinity\","
@@ -222,7 +223,31 @@ static void test_findings(void **unused)
 			    "warning nopr: created with --no-fence-storage: no persistent "
 			    "reservation keeps a second host off "
 			    "iscsi://san/iqn.2026-11.org.example:t/3; only power fencing protects "
-			    "them\n");
+			    "them\n"
+			    "warning idle: its state LUN iscsi://san/iqn.2026-11.org.example:t/9 is "
+			    "reserved only while a save or restore uses it, and storage fencing "
+			    "does not cover it\n");
+	{
+		/* the keys: disks (those without reservations), state_lun when there is one */
+		json_t *fs = json_object_get(rep, "findings"), *one, *nopr = NULL, *idle = NULL;
+		size_t i;
+
+		json_array_foreach(fs, i, one) {
+			if (strcmp(json_string_value(json_object_get(one, "check")), SECREPORT_STORAGE))
+				continue;
+			if (!strcmp(json_string_value(json_object_get(one, "object")), "nopr"))
+				nopr = one;
+			else
+				idle = one;
+		}
+		assert_non_null(nopr);
+		assert_non_null(idle);
+		assert_int_equal(json_array_size(json_object_get(nopr, "disks")), 1);
+		assert_null(json_object_get(nopr, "state_lun"));
+		assert_int_equal(json_array_size(json_object_get(idle, "disks")), 0);
+		assert_string_equal(json_string_value(json_object_get(idle, "state_lun")),
+				    "iscsi://san/iqn.2026-11.org.example:t/9");
+	}
 	/* n2 has a storage level and nothing against it; n3's only level cannot fence it */
 	assert_string_equal(findings_of(rep, SECREPORT_FENCING, buf, sizeof(buf)),
 			    "warning n1: no level configured: storage fencing only (built-in), no "
@@ -243,8 +268,17 @@ static void test_storage_only_cannot_fence(void **unused)
 	char buf[2048];
 
 	add_node(s, 1, "public", true);
-	add_vm(s, 1, "raw", 1, ",\"owner\":\"o\",\"contact\":\"c\",\"fence_storage\":false");
+	add_vm(s, 1, "raw", 1, ",\"owner\":\"o\",\"contact\":\"c\",\"fence_storage\":false,"
+	       "\"state_lun\":\"iscsi://san/iqn.2026-11.org.example:s/1\"");
 	rep = secreport_build(s, &down);
+	/* a VM without reservations and with a state LUN: one finding, every LUN in it */
+	assert_string_equal(findings_of(rep, SECREPORT_STORAGE, buf, sizeof(buf)),
+			    "warning raw: created with --no-fence-storage: no persistent "
+			    "reservation keeps a second host off "
+			    "iscsi://san/iqn.2026-11.org.example:t/1; only power fencing protects "
+			    "them; its state LUN iscsi://san/iqn.2026-11.org.example:s/1 is "
+			    "reserved only while a save or restore uses it, and storage fencing "
+			    "does not cover it\n");
 	assert_string_equal(findings_of(rep, SECREPORT_FENCING, buf, sizeof(buf)),
 			    "problem n1: no level configured: storage fencing only (built-in), "
 			    "which cannot fence it while vm raw (no persistent reservations) is on "
