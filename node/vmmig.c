@@ -333,7 +333,7 @@ static int src_send(struct mig_ctx *c, const char *cmd, json_t *args, int fd)
 	return rc;
 }
 
-enum { STEP_PARAMS, STEP_STOP, STEP_GETFD, STEP_MIGRATE };
+enum { STEP_CAPS, STEP_PARAMS, STEP_STOP, STEP_GETFD, STEP_MIGRATE };
 
 /*
  * The guest's pause is QEMU's last round plus what follows it here: the blocks still in the
@@ -358,6 +358,16 @@ static int src_step(struct mig_ctx *c, int step)
 
 	c->tries = (unsigned int)step;
 	switch (step) {
+	case STEP_CAPS:
+		/*
+		 * Live: QEMU throttles a guest that dirties its memory faster than the stream
+		 * carries it (after two rounds that did not catch up), so that the migration ends
+		 * within the downtime limit instead of running until migrate_timeout_s.
+		 */
+		return src_send(c, "migrate-set-capabilities",
+				json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability",
+					  "auto-converge", "state", c->mode == MIG_LIVE),
+				-1);
 	case STEP_PARAMS:
 		return src_send(c, "migrate-set-parameters",
 				json_pack("{s:I,s:I}", "downtime-limit",
@@ -383,7 +393,8 @@ static int src_step(struct mig_ctx *c, int step)
 static void on_step(qemu_vm_t *vm, json_t *res, const char *err_class, const char *err_desc,
 		    void *arg)
 {
-	static const char *const names[] = { "migrate-set-parameters", "stop", "getfd" };
+	static const char *const names[] = { "migrate-set-capabilities", "migrate-set-parameters",
+					     "stop", "getfd" };
 	struct mig_ctx *c = arg;
 	int next = (int)c->tries + 1;
 	char why[600];
@@ -394,7 +405,7 @@ static void on_step(qemu_vm_t *vm, json_t *res, const char *err_class, const cha
 		return;
 	if (err_class) {
 		snprintf(why, sizeof(why), "QEMU refused %s: %s: %s",
-			 c->tries < 3 ? names[c->tries] : "a command", err_class, err_desc ?: "");
+			 c->tries < 4 ? names[c->tries] : "a command", err_class, err_desc ?: "");
 		src_fail(c, why);
 		return;
 	}
@@ -409,7 +420,7 @@ static void src_accepted(void *arg, const char *reply)
 	struct mig_ctx *c = arg;
 
 	qb_log(LOG_NOTICE, "vm %s: migration %" PRIu64 ": node accepted the stream", c->name, c->id);
-	if (src_step(c, STEP_PARAMS) < 0)
+	if (src_step(c, STEP_CAPS) < 0)
 		src_fail(c, "cannot talk to the VM's QEMU");
 }
 

@@ -195,6 +195,7 @@ static int one(const struct mig_keys *sk, const struct mig_keys *ck, const uint8
 		.fd = sv[0],
 		.nthreads = threads,
 		.compress = compress,
+		.window = getenv("MIG_WINDOW") ? (unsigned int)atoi(getenv("MIG_WINDOW")) : 0,
 	};
 	c0 = cpu_s();
 	t0 = now_ns();

@@ -9,7 +9,7 @@
 #    bandwidth limit (QEMU's max-bandwidth and ours), for each link and dirty data:
 #      links   veth   the lab's veth pair as it is: memory speed, so only CPU limits a path
 #              1gbit  the migration traffic of both paths shaped to 1 Gbit/s on each host
-#                     (tc: prio + tbf on eth0, see set_link), the guest's iSCSI and corosync
+#                     (tc: htb on eth0, see set_link), the guest's iSCSI and corosync
 #                     not: a 1 Gbit/s migration network of its own, as many clusters have
 #      data    counter  what the guest writes: a counter per word, incompressible for LZ4
 #              text     half text phrases, half random bytes: about 1.8:1 with LZ4
@@ -20,7 +20,9 @@
 #              (the VM's disk is an iSCSI LUN of the lab's san, served to QEMU by nbdkit)
 #      native  two QEMUs started here inside n1 and n2 with the same machine options,
 #              `migrate tcp:10.77.0.12:PORT` over QMP after migrate-set-parameters
-#              downtime-limit=300 max-bandwidth=1e12 (QEMU 7.2's default is 128 MiB/s);
+#              downtime-limit=300 max-bandwidth=1e12 (QEMU 7.2's default is 128 MiB/s)
+#              and the auto-converge capability, as hvnoded sets it for a live migration
+#              (its own downtime-limit is 100 ms lower: the handoff's share of the 300);
 #              the disk is one raw file both hosts see (cache=none), so nothing to hand over
 #    Columns:
 #      total     each path's own figure: ours: total_ms of last_migration (the source's start
@@ -104,6 +106,9 @@ bench_cleanup() {
 	for p in "${watchers[@]}"; do kill "$p" 2>/dev/null; done
 	for p in n1 n2; do
 		cp "$("$lab" path "$p" 2>/dev/null)/log/hvnoded.log" "$out/$p-hvnoded.log" 2>/dev/null
+		for c in "$("$lab" path "$p" 2>/dev/null)"/run/hvcluster/vms/*/console.log; do
+			[ -f "$c" ] && cp "$c" "$out/$p-$(basename "$(dirname "$c")").console"
+		done
 	done
 	(exit "$rc")
 	lab_cleanup
@@ -118,24 +123,26 @@ now_ms() { date +%s%3N; }
 failures=()
 
 # set_link LINK: veth as it is, or the migration traffic of both paths (to our port 7790, to
-# native's ports 4480-4511) shaped to a rate on each host's egress, in the lowest band of a
-# prio qdisc: a migration network of its own, as clusters have, whose traffic never delays the
-# guest's disk (iSCSI) or corosync; sharing one saturated queue, a dropped iSCSI packet held
-# the guest's next commit back by TCP's retransmission backoff, seconds.
+# native's ports 4480-4511) shaped to a rate on each host's egress, in an htb class of its own
+# (everything else in an unshaped one, served first): a migration network of its own, as
+# clusters have, whose traffic never delays the guest's disk (iSCSI) or corosync; sharing one
+# saturated queue, a dropped iSCSI packet held the guest's next commit back by TCP's
+# retransmission backoff, seconds.
 set_link() {
 	local h ns
 	for h in n1 n2; do
 		ns=hvl-$LAB_ID-$h
 		ip netns exec "$ns" tc qdisc del dev eth0 root 2>/dev/null || true
 		[ "$1" = veth ] && continue
-		ip netns exec "$ns" tc qdisc add dev eth0 root handle 1: prio bands 3 \
-			priomap 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 &&
-			ip netns exec "$ns" tc qdisc add dev eth0 parent 1:3 handle 30: tbf \
-				rate "$1" burst 512kb latency 50ms &&
+		ip netns exec "$ns" tc qdisc add dev eth0 root handle 1: htb default 10 r2q 1000 &&
+			ip netns exec "$ns" tc class add dev eth0 parent 1: classid 1:10 htb \
+				rate 40gbit burst 1mb cburst 1mb prio 0 quantum 200000 &&
+			ip netns exec "$ns" tc class add dev eth0 parent 1: classid 1:20 htb \
+				rate "$1" ceil "$1" burst 512kb cburst 512kb prio 1 &&
 			ip netns exec "$ns" tc filter add dev eth0 parent 1: protocol ip prio 1 u32 \
-				match ip dport 7790 0xffff flowid 1:3 &&
+				match ip dport 7790 0xffff flowid 1:20 &&
 			ip netns exec "$ns" tc filter add dev eth0 parent 1: protocol ip prio 2 u32 \
-				match ip dport 4480 0xffe0 flowid 1:3 ||
+				match ip dport 4480 0xffe0 flowid 1:20 ||
 			fail "tc: cannot shape the migration traffic of $h to $1"
 	done
 }
@@ -194,6 +201,7 @@ if what == "cmd":
 # migrate SRC DST URI WATCHER DOWNTIME_MS TIMEOUT_S
 src, dst = QMP(sys.argv[2]), QMP(sys.argv[3])
 uri, watcher, downtime, timeout = sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
+src.cmd("migrate-set-capabilities", capabilities=[{"capability": "auto-converge", "state": True}])
 src.cmd("migrate-set-parameters", **{"downtime-limit": downtime, "max-bandwidth": 10**12})
 os.kill(watcher, signal.SIGUSR1)
 t0 = time.monotonic()
