@@ -21,8 +21,7 @@
 #      native  two QEMUs started here inside n1 and n2 with the same machine options,
 #              `migrate tcp:10.77.0.12:PORT` over QMP after migrate-set-parameters
 #              downtime-limit=300 max-bandwidth=1e12 (QEMU 7.2's default is 128 MiB/s)
-#              and the auto-converge capability, as hvnoded sets it for a live migration
-#              (its own downtime-limit is 100 ms lower: the handoff's share of the 300);
+#              (hvnoded sets its QEMU's downtime-limit 100 ms lower: the handoff's share);
 #              the disk is one raw file both hosts see (cache=none), so nothing to hand over
 #    Columns:
 #      total     each path's own figure: ours: total_ms of last_migration (the source's start
@@ -201,7 +200,6 @@ if what == "cmd":
 # migrate SRC DST URI WATCHER DOWNTIME_MS TIMEOUT_S
 src, dst = QMP(sys.argv[2]), QMP(sys.argv[3])
 uri, watcher, downtime, timeout = sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
-src.cmd("migrate-set-capabilities", capabilities=[{"capability": "auto-converge", "state": True}])
 src.cmd("migrate-set-parameters", **{"downtime-limit": downtime, "max-bandwidth": 10**12})
 os.kill(watcher, signal.SIGUSR1)
 t0 = time.monotonic()
