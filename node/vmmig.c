@@ -367,7 +367,7 @@ static int src_step(struct mig_ctx *c, int step)
 		 */
 		return src_send(c, "migrate-set-capabilities",
 				json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability",
-					  "auto-converge", 0),
+					  "auto-converge", "state", 0),
 				-1);
 	case STEP_PARAMS:
 		return src_send(c, "migrate-set-parameters",

@@ -148,6 +148,10 @@ static int hello_client(const char *endpoint, const char *server_key, const char
 			} else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
 				printf("the server's ZAP handler says: %u\n", val);
 				failed = true;
+			} else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+				/* a server that will not speak our mechanism may close at once
+				 * (EPIPE) or first say why (the PROTOCOL event): either way no */
+				failed = true;
 			}
 		}
 		if (!sent && (items[0].revents & ZMQ_POLLOUT)) {
