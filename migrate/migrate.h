@@ -107,7 +107,7 @@ struct mig_send_cfg {
 				      * started: it is closed when the stream ends or fails) */
 	unsigned int nthreads;	     /* compression threads, 1.. */
 	bool compress;		     /* false: every block raw */
-	unsigned int window;	     /* frames sent and not yet acknowledged; 0: 8; at most 128 */
+	unsigned int window;	     /* frames sent and not yet acknowledged; 0: 32; at most 128 */
 	unsigned int timeout_ms;     /* no answer from the target this long: failed; 0: 10000.
 				      * The source pings every second, the target's server
 				      * answers: a target whose caller takes long to accept
