@@ -333,7 +333,7 @@ static int src_send(struct mig_ctx *c, const char *cmd, json_t *args, int fd)
 	return rc;
 }
 
-enum { STEP_CAPS, STEP_PARAMS, STEP_STOP, STEP_GETFD, STEP_MIGRATE };
+enum { STEP_PARAMS, STEP_STOP, STEP_GETFD, STEP_MIGRATE };
 
 /*
  * The guest's pause is QEMU's last round plus what follows it here: the blocks still in the
@@ -341,6 +341,8 @@ enum { STEP_CAPS, STEP_PARAMS, STEP_STOP, STEP_GETFD, STEP_MIGRATE };
  * moves the VM, the target reserves them and resumes it), some 20-60 ms in the lab. QEMU's
  * downtime-limit gets the admin's limit less this much, so that the pause the guest sees
  * stays within migrate_downtime_ms; a limit of at most twice the reserve is halved instead.
+ * QEMU's auto-converge stays off (its default): tried, it made guests dirtying 128 MiB migrate
+ * 4x longer and stalled them for seconds.
  */
 #define HANDOFF_RESERVE_MS 100
 
@@ -358,17 +360,6 @@ static int src_step(struct mig_ctx *c, int step)
 
 	c->tries = (unsigned int)step;
 	switch (step) {
-	case STEP_CAPS:
-		/*
-		 * No auto-converge (QEMU's default, set explicitly: capabilities outlive a
-		 * migration): in the bench it made migrations of a guest dirtying 128 MiB four
-		 * times longer and stalled the guest for seconds; one that cannot converge ends
-		 * at migrate_timeout_s, and `--mode quick` always ends.
-		 */
-		return src_send(c, "migrate-set-capabilities",
-				json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability",
-					  "auto-converge", "state", 0),
-				-1);
 	case STEP_PARAMS:
 		return src_send(c, "migrate-set-parameters",
 				json_pack("{s:I,s:I}", "downtime-limit",
@@ -394,8 +385,7 @@ static int src_step(struct mig_ctx *c, int step)
 static void on_step(qemu_vm_t *vm, json_t *res, const char *err_class, const char *err_desc,
 		    void *arg)
 {
-	static const char *const names[] = { "migrate-set-capabilities", "migrate-set-parameters",
-					     "stop", "getfd" };
+	static const char *const names[] = { "migrate-set-parameters", "stop", "getfd" };
 	struct mig_ctx *c = arg;
 	int next = (int)c->tries + 1;
 	char why[600];
@@ -406,7 +396,7 @@ static void on_step(qemu_vm_t *vm, json_t *res, const char *err_class, const cha
 		return;
 	if (err_class) {
 		snprintf(why, sizeof(why), "QEMU refused %s: %s: %s",
-			 c->tries < 4 ? names[c->tries] : "a command", err_class, err_desc ?: "");
+			 c->tries < 3 ? names[c->tries] : "a command", err_class, err_desc ?: "");
 		src_fail(c, why);
 		return;
 	}
@@ -421,7 +411,7 @@ static void src_accepted(void *arg, const char *reply)
 	struct mig_ctx *c = arg;
 
 	qb_log(LOG_NOTICE, "vm %s: migration %" PRIu64 ": node accepted the stream", c->name, c->id);
-	if (src_step(c, STEP_CAPS) < 0)
+	if (src_step(c, STEP_PARAMS) < 0)
 		src_fail(c, "cannot talk to the VM's QEMU");
 }
 

@@ -6,6 +6,7 @@
  * compression threads; MB/s of raw stream, wire ratio, CPU seconds of the process.
  *
  *   tests/bench/bench_migpipe [MiB]     (default 256)
+ *   MIG_WINDOW=N                        the sender's window in blocks (default: the library's)
  *
  * It shows what the stream itself costs per byte, apart from QEMU's side and from the
  * lab's network: what limits the live path on a machine with few cores.

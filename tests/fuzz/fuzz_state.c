@@ -19,24 +19,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void fail(const char *what, const char *detail)
-{
-	fprintf(stderr, "check failed: state: %s: %s\n", what, detail);
-	abort();
-}
-
-static void expect_equal(const json_t *a, const json_t *b, const char *what)
-{
-	char *ta, *tb;
-
-	if (a && b && json_equal(a, b))
-		return;
-	ta = a ? json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	tb = b ? json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	fprintf(stderr, "check failed: state: %s\n before: %s\n after:  %s\n", what, ta ? ta : "(null)",
-		tb ? tb : "(null)");
-	abort();
-}
+#define FUZZ_NAME "state"
+#include "check.h"
 
 /* A target that is not empty, so that a partial load would show. */
 static cluster_state_t *target(void)
